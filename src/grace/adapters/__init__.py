@@ -1,0 +1,1 @@
+"""Adapters: the database and, later, the outside systems Grace talks to."""

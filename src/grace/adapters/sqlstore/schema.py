@@ -1,0 +1,231 @@
+"""The tables.  Alembic migrations are the only way this schema reaches a database;
+a test proves the migrations and these definitions agree.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    false,
+    text,
+)
+
+from grace.adapters.sqlstore.types import JSONDoc, UTCDateTime
+
+__all__ = [
+    "events",
+    "incident_timeline",
+    "incidents",
+    "metadata",
+    "model_versions",
+    "models",
+    "playbook_executions",
+    "snapshots",
+    "stage_changes",
+]
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# Id columns are BIGINT on PostgreSQL and INTEGER (the rowid alias) on SQLite.
+_BigId = Integer().with_variant(BigInteger(), "postgresql")
+
+models = Table(
+    "models",
+    metadata,
+    Column("id", _BigId, primary_key=True, autoincrement=True),
+    Column("model_id", String(200), nullable=False, unique=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    # Monitoring settings; NULL means "the service-wide default".
+    Column("auto_remediate", Boolean(), nullable=False, server_default=false()),
+    Column("window_minutes", Integer(), nullable=True),
+    Column("error_rate_warning", Float(), nullable=True),
+    Column("error_rate_critical", Float(), nullable=True),
+    Column("latency_factor", Float(), nullable=True),
+    Column("ood_rate", Float(), nullable=True),
+    Column("input_drift", Float(), nullable=True),
+    Column("min_snapshots", Integer(), nullable=True),
+)
+
+SETTING_COLUMNS = (
+    "window_minutes",
+    "error_rate_warning",
+    "error_rate_critical",
+    "latency_factor",
+    "ood_rate",
+    "input_drift",
+    "min_snapshots",
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("id", _BigId, primary_key=True, autoincrement=True),
+    Column("model_pk", ForeignKey("models.id"), nullable=False),
+    Column("version", String(200), nullable=False),
+    Column("stage", String(20), nullable=False),
+    Column("name", String(200), nullable=True),
+    Column("description", Text(), nullable=True),
+    Column("owner", String(200), nullable=True),
+    Column("tags", JSONDoc, nullable=False),
+    Column("artifact_uri", Text(), nullable=True),
+    Column("expected_latency_p95_ms", Float(), nullable=True),
+    Column("constitutional_compliance", Boolean(), nullable=False),
+    Column("bias_check_passed", Boolean(), nullable=False),
+    Column("calibration_error", Float(), nullable=True),
+    Column("trust_score", Float(), nullable=False),
+    Column("metadata", JSONDoc, nullable=False),
+    Column("registered_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("stage_changed_at", UTCDateTime(), nullable=False),
+    Column("deployed_at", UTCDateTime(), nullable=True),
+    Index("uq_model_versions_model_pk_version", "model_pk", "version", unique=True),
+    # The invariant "at most one production version per model", held by the database.
+    Index(
+        "uq_model_versions_one_production",
+        "model_pk",
+        unique=True,
+        sqlite_where=text("stage = 'production'"),
+        postgresql_where=text("stage = 'production'"),
+    ),
+    Index("ix_model_versions_stage", "stage", "model_pk"),
+)
+
+stage_changes = Table(
+    "stage_changes",
+    metadata,
+    Column("id", _BigId, primary_key=True, autoincrement=True),
+    Column("model_pk", ForeignKey("models.id"), nullable=False),
+    Column("version_pk", ForeignKey("model_versions.id"), nullable=False),
+    Column("from_stage", String(20), nullable=True),
+    Column("to_stage", String(20), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("actor", String(200), nullable=True),
+    Column("reason", Text(), nullable=True),
+    Column("cause", String(40), nullable=False),
+    Index("ix_stage_changes_model_pk_id", "model_pk", "id"),
+)
+
+snapshots = Table(
+    "snapshots",
+    metadata,
+    Column("id", _BigId, primary_key=True, autoincrement=True),
+    Column("version_pk", ForeignKey("model_versions.id"), nullable=False),
+    Column("ts", UTCDateTime(), nullable=False),
+    Column("recorded_at", UTCDateTime(), nullable=False),
+    Column("latency_p50_ms", Float(), nullable=False),
+    Column("latency_p95_ms", Float(), nullable=False),
+    Column("latency_p99_ms", Float(), nullable=False),
+    Column("requests_per_second", Float(), nullable=False),
+    Column("error_rate", Float(), nullable=False),
+    Column("ood_rate", Float(), nullable=False),
+    Column("input_drift_score", Float(), nullable=True),
+    Column("accuracy", Float(), nullable=True),
+    # Covering index: a window aggregate reads only this index, a range per version,
+    # so its cost follows the snapshots inside the window, not the history outside it.
+    Index(
+        "ix_snapshots_window",
+        "version_pk",
+        "ts",
+        "error_rate",
+        "latency_p95_ms",
+        "ood_rate",
+        "input_drift_score",
+        "accuracy",
+    ),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("seq", _BigId, primary_key=True, autoincrement=True),
+    Column("event_id", String(64), nullable=False, unique=True),
+    Column("event_type", String(100), nullable=False),
+    Column("source", String(100), nullable=False),
+    Column("resource_id", String(200), nullable=True),
+    Column("occurred_at", UTCDateTime(), nullable=False),
+    Column("payload", JSONDoc, nullable=False),
+    Index("ix_events_resource_id_seq", "resource_id", "seq"),
+    Index("ix_events_event_type_seq", "event_type", "seq"),
+)
+
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("id", _BigId, primary_key=True, autoincrement=True),
+    Column("source", String(100), nullable=False),
+    Column("resource_type", String(100), nullable=False),
+    Column("resource_id", String(200), nullable=False),
+    Column("severity", String(20), nullable=False),
+    Column("title", Text(), nullable=False),
+    Column("description", Text(), nullable=False),
+    Column("context", JSONDoc, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("dedup_key", String(400), nullable=False),
+    Column("occurrences", Integer(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("last_seen_at", UTCDateTime(), nullable=False),
+    Column("acknowledged_at", UTCDateTime(), nullable=True),
+    Column("acknowledged_by", String(200), nullable=True),
+    Column("resolved_at", UTCDateTime(), nullable=True),
+    Column("resolved_by", String(200), nullable=True),
+    # One unresolved incident per cause: a repeat becomes an occurrence of it.
+    Index(
+        "uq_incidents_open_dedup_key",
+        "dedup_key",
+        unique=True,
+        sqlite_where=text("status != 'resolved'"),
+        postgresql_where=text("status != 'resolved'"),
+    ),
+    Index("ix_incidents_resource_id_id", "resource_id", "id"),
+    Index("ix_incidents_status_id", "status", "id"),
+)
+
+incident_timeline = Table(
+    "incident_timeline",
+    metadata,
+    Column("id", _BigId, primary_key=True, autoincrement=True),
+    Column("incident_id", ForeignKey("incidents.id"), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("message", Text(), nullable=False),
+    Column("actor", String(200), nullable=True),
+    Column("data", JSONDoc, nullable=False),
+    Index("ix_incident_timeline_incident_id_id", "incident_id", "id"),
+)
+
+playbook_executions = Table(
+    "playbook_executions",
+    metadata,
+    Column("id", _BigId, primary_key=True, autoincrement=True),
+    Column("playbook", String(100), nullable=False),
+    Column("resource_type", String(100), nullable=False),
+    Column("resource_id", String(200), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("context", JSONDoc, nullable=False),
+    Column("steps", JSONDoc, nullable=False),
+    Column("result", JSONDoc, nullable=False),
+    Column("error", Text(), nullable=True),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("finished_at", UTCDateTime(), nullable=True),
+    Index("ix_playbook_executions_resource_id_id", "resource_id", "id"),
+)

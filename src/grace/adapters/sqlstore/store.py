@@ -1,0 +1,927 @@
+"""The SQLAlchemy implementation of :mod:`grace.adapters.store` for SQLite and PostgreSQL.
+
+Rows are turned into the records of :mod:`grace.domain.records` before they
+leave this module.  Database errors are translated here, once: unique-index
+violations become the package's Conflict types, anything else a StorageError.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from datetime import datetime
+from typing import Any, Unpack
+
+from sqlalchemy import (
+    Connection,
+    CursorResult,
+    Engine,
+    Row,
+    and_,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from grace.adapters.sqlstore.engine import WRITE_OPTION
+from grace.adapters.sqlstore.schema import (
+    SETTING_COLUMNS,
+    events,
+    incident_timeline,
+    incidents,
+    model_versions,
+    models,
+    playbook_executions,
+    snapshots,
+    stage_changes,
+)
+from grace.adapters.store import MAX_PAGE_SIZE, FleetMember, NewIncident, NewVersion
+from grace.domain.events import Event
+from grace.domain.records import (
+    ChangeCause,
+    ExecutionStatus,
+    Incident,
+    IncidentStatus,
+    ModelEntry,
+    PlaybookExecution,
+    StageChange,
+    StepRecord,
+    StepStatus,
+    StoredSettings,
+    TimelineEntry,
+)
+from grace.domain.severity import Severity
+from grace.domain.snapshots import ModelPerformanceSnapshot, WindowStats
+from grace.domain.stages import DeploymentStage
+from grace.errors import (
+    ConcurrentChange,
+    ExecutionNotFound,
+    GraceError,
+    IncidentNotFound,
+    ModelNotFound,
+    StorageError,
+    VersionExists,
+    VersionNotFound,
+)
+
+__all__ = ["SqlSession", "SqlStore"]
+
+_m, _v = models, model_versions
+
+_ENTRY_COLUMNS = (_m.c.model_id, *(c for c in _v.c if c.name not in {"id", "model_pk"}))
+_SETTINGS_COLUMNS = (_m.c.auto_remediate, *(_m.c[name] for name in SETTING_COLUMNS))
+
+_VERSION_FIELDS = frozenset(
+    {
+        "name",
+        "description",
+        "owner",
+        "tags",
+        "artifact_uri",
+        "expected_latency_p95_ms",
+        "constitutional_compliance",
+        "bias_check_passed",
+        "calibration_error",
+        "trust_score",
+        "metadata",
+    }
+)
+
+
+AnyRow = Row[Unpack[tuple[Any, ...]]]
+
+
+def _new_id(result: CursorResult[Any]) -> int:
+    key = result.inserted_primary_key
+    if key is None:  # pragma: no cover - every table has an autoincrement key
+        raise StorageError("the database returned no key for an insert")
+    return int(key[0])
+
+
+def _page(limit: int) -> int:
+    return max(1, min(int(limit), MAX_PAGE_SIZE))
+
+
+def _entry(row: AnyRow) -> ModelEntry:
+    r = row._mapping
+    return ModelEntry(
+        model_id=r["model_id"],
+        version=r["version"],
+        status=DeploymentStage(r["stage"]),
+        name=r["name"],
+        description=r["description"],
+        owner=r["owner"],
+        tags=tuple(r["tags"] or ()),
+        artifact_uri=r["artifact_uri"],
+        expected_latency_p95_ms=r["expected_latency_p95_ms"],
+        constitutional_compliance=bool(r["constitutional_compliance"]),
+        bias_check_passed=bool(r["bias_check_passed"]),
+        calibration_error=r["calibration_error"],
+        trust_score=r["trust_score"],
+        metadata=dict(r["metadata"] or {}),
+        registered_at=r["registered_at"],
+        updated_at=r["updated_at"],
+        stage_changed_at=r["stage_changed_at"],
+        deployed_at=r["deployed_at"],
+    )
+
+
+def _settings(row: AnyRow) -> StoredSettings:
+    r = row._mapping
+    overrides = {name: r[name] for name in SETTING_COLUMNS if r[name] is not None}
+    return StoredSettings(auto_remediate=bool(r["auto_remediate"]), overrides=overrides)
+
+
+def _stats(count: int | None, *avgs: float | None) -> WindowStats:
+    return WindowStats(int(count or 0), *avgs)
+
+
+def _stage_change(row: AnyRow) -> StageChange:
+    r = row._mapping
+    return StageChange(
+        id=r["id"],
+        model_id=r["model_id"],
+        version=r["version"],
+        from_stage=DeploymentStage(r["from_stage"]) if r["from_stage"] else None,
+        to_stage=DeploymentStage(r["to_stage"]),
+        at=r["at"],
+        actor=r["actor"],
+        reason=r["reason"],
+        cause=ChangeCause(r["cause"]),
+    )
+
+
+def _timeline(row: AnyRow) -> TimelineEntry:
+    r = row._mapping
+    return TimelineEntry(
+        id=r["id"],
+        at=r["at"],
+        kind=r["kind"],
+        message=r["message"],
+        actor=r["actor"],
+        data=dict(r["data"] or {}),
+    )
+
+
+def _incident(row: AnyRow, timeline: Sequence[TimelineEntry] = ()) -> Incident:
+    r = row._mapping
+    return Incident(
+        id=r["id"],
+        source=r["source"],
+        resource_type=r["resource_type"],
+        resource_id=r["resource_id"],
+        severity=Severity(r["severity"]),
+        title=r["title"],
+        description=r["description"],
+        context=dict(r["context"] or {}),
+        status=IncidentStatus(r["status"]),
+        dedup_key=r["dedup_key"],
+        occurrences=r["occurrences"],
+        created_at=r["created_at"],
+        updated_at=r["updated_at"],
+        last_seen_at=r["last_seen_at"],
+        acknowledged_at=r["acknowledged_at"],
+        acknowledged_by=r["acknowledged_by"],
+        resolved_at=r["resolved_at"],
+        resolved_by=r["resolved_by"],
+        timeline=tuple(timeline),
+    )
+
+
+def _step_to_json(step: StepRecord) -> dict[str, Any]:
+    return {
+        "name": step.name,
+        "status": step.status.value,
+        "started_at": step.started_at.isoformat(),
+        "finished_at": step.finished_at.isoformat(),
+        "duration_ms": step.duration_ms,
+        "detail": dict(step.detail),
+        "error": step.error,
+    }
+
+
+def _step_from_json(doc: Mapping[str, Any]) -> StepRecord:
+    return StepRecord(
+        name=doc["name"],
+        status=StepStatus(doc["status"]),
+        started_at=datetime.fromisoformat(doc["started_at"]),
+        finished_at=datetime.fromisoformat(doc["finished_at"]),
+        duration_ms=float(doc.get("duration_ms", 0.0)),
+        detail=dict(doc.get("detail") or {}),
+        error=doc.get("error"),
+    )
+
+
+def _execution(row: AnyRow) -> PlaybookExecution:
+    r = row._mapping
+    return PlaybookExecution(
+        id=r["id"],
+        playbook=r["playbook"],
+        resource_type=r["resource_type"],
+        resource_id=r["resource_id"],
+        status=ExecutionStatus(r["status"]),
+        context=dict(r["context"] or {}),
+        steps=tuple(_step_from_json(s) for s in r["steps"] or ()),
+        result=dict(r["result"] or {}),
+        error=r["error"],
+        started_at=r["started_at"],
+        finished_at=r["finished_at"],
+    )
+
+
+def _event(row: AnyRow) -> Event:
+    r = row._mapping
+    return Event(
+        event_type=r["event_type"],
+        source=r["source"],
+        payload=dict(r["payload"] or {}),
+        timestamp=r["occurred_at"],
+        event_id=r["event_id"],
+        resource_id=r["resource_id"],
+        seq=r["seq"],
+    )
+
+
+class SqlStore:
+    """A :class:`~grace.adapters.store.Store` over one SQLAlchemy engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @contextmanager
+    def _session(self, *, write: bool) -> Iterator[SqlSession]:
+        try:
+            with self.engine.connect() as conn:
+                if write:
+                    conn.execution_options(**{WRITE_OPTION: True})
+                with conn.begin():
+                    yield SqlSession(conn)
+        except GraceError:
+            raise
+        except DBAPIError as exc:
+            raise StorageError(f"database error: {exc.orig}") from exc
+
+    def write(self) -> AbstractContextManager[SqlSession]:
+        return self._session(write=True)
+
+    def read(self) -> AbstractContextManager[SqlSession]:
+        return self._session(write=False)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+class SqlSession:
+    """One transaction; see :class:`grace.adapters.store.StoreSession` for the contract."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self._postgres = conn.dialect.name == "postgresql"
+        self._model_pks: dict[str, int] = {}
+        self._version_pks: dict[tuple[str, str], int] = {}
+
+    # -- lookups -----------------------------------------------------------------
+    def _model_pk(self, model_id: str, *, for_update: bool = False) -> int:
+        if not for_update and model_id in self._model_pks:
+            return self._model_pks[model_id]
+        query = select(_m.c.id).where(_m.c.model_id == model_id)
+        if for_update and self._postgres:
+            query = query.with_for_update()
+        pk = self._conn.execute(query).scalar()
+        if pk is None:
+            raise ModelNotFound(model_id)
+        self._model_pks[model_id] = pk
+        return int(pk)
+
+    def _version_pk(self, model_id: str, version: str) -> int:
+        key = (model_id, version)
+        if key in self._version_pks:
+            return self._version_pks[key]
+        pk = self._conn.execute(
+            select(_v.c.id)
+            .join_from(_v, _m, _v.c.model_pk == _m.c.id)
+            .where(_m.c.model_id == model_id, _v.c.version == version)
+        ).scalar()
+        if pk is None:
+            self._model_pk(model_id)
+            raise VersionNotFound(model_id, version)
+        self._version_pks[key] = pk
+        return int(pk)
+
+    def _entry_by_pk(self, version_pk: int) -> ModelEntry:
+        row = self._conn.execute(
+            select(*_ENTRY_COLUMNS)
+            .join_from(_v, _m, _v.c.model_pk == _m.c.id)
+            .where(_v.c.id == version_pk)
+        ).one()
+        return _entry(row)
+
+    # -- models and versions ---------------------------------------------------------
+    def lock_model(self, model_id: str) -> None:
+        self._model_pk(model_id, for_update=True)
+
+    def ensure_model(self, model_id: str, at: datetime) -> None:
+        if self._conn.execute(select(_m.c.id).where(_m.c.model_id == model_id)).first():
+            return
+        try:
+            with self._conn.begin_nested():
+                self._conn.execute(
+                    insert(_m).values(
+                        model_id=model_id, created_at=at, updated_at=at, auto_remediate=False
+                    )
+                )
+        except IntegrityError:
+            pass  # another writer created it first; that is all we wanted
+
+    def insert_version(self, new: NewVersion, at: datetime) -> ModelEntry:
+        model_pk = self._model_pk(new.model_id, for_update=True)
+        try:
+            with self._conn.begin_nested():
+                pk = _new_id(
+                    self._conn.execute(
+                        insert(_v).values(
+                            model_pk=model_pk,
+                            version=new.version,
+                            stage=new.stage.value,
+                            name=new.name,
+                            description=new.description,
+                            owner=new.owner,
+                            tags=list(new.tags),
+                            artifact_uri=new.artifact_uri,
+                            expected_latency_p95_ms=new.expected_latency_p95_ms,
+                            constitutional_compliance=new.constitutional_compliance,
+                            bias_check_passed=new.bias_check_passed,
+                            calibration_error=new.calibration_error,
+                            trust_score=new.trust_score,
+                            metadata=dict(new.metadata),
+                            registered_at=at,
+                            updated_at=at,
+                            stage_changed_at=at,
+                            deployed_at=at if new.stage is DeploymentStage.PRODUCTION else None,
+                        )
+                    )
+                )
+        except IntegrityError as exc:
+            if self._conn.execute(
+                select(_v.c.id).where(_v.c.model_pk == model_pk, _v.c.version == new.version)
+            ).first():
+                raise VersionExists(new.model_id, new.version) from exc
+            raise ConcurrentChange(
+                f"model {new.model_id!r} already has a version in production"
+            ) from exc
+        self._version_pks[(new.model_id, new.version)] = pk
+        return self._entry_by_pk(pk)
+
+    def get_version(self, model_id: str, version: str) -> ModelEntry:
+        return self._entry_by_pk(self._version_pk(model_id, version))
+
+    def get_version_with_settings(
+        self, model_id: str, version: str
+    ) -> tuple[ModelEntry, StoredSettings]:
+        row = self._conn.execute(
+            select(_v.c.id, *_ENTRY_COLUMNS, *_SETTINGS_COLUMNS)
+            .join_from(_v, _m, _v.c.model_pk == _m.c.id)
+            .where(_m.c.model_id == model_id, _v.c.version == version)
+        ).first()
+        if row is None:
+            self._model_pk(model_id)
+            raise VersionNotFound(model_id, version)
+        self._version_pks[(model_id, version)] = row.id
+        return _entry(row), _settings(row)
+
+    def latest_version(self, model_id: str) -> ModelEntry:
+        model_pk = self._model_pk(model_id)
+        row = self._conn.execute(
+            select(*_ENTRY_COLUMNS)
+            .join_from(_v, _m, _v.c.model_pk == _m.c.id)
+            .where(_v.c.model_pk == model_pk)
+            .order_by(_v.c.id.desc())
+            .limit(1)
+        ).first()
+        if row is None:
+            raise ModelNotFound(model_id)
+        return _entry(row)
+
+    def production_version(self, model_id: str) -> ModelEntry | None:
+        model_pk = self._model_pk(model_id)
+        row = self._conn.execute(
+            select(*_ENTRY_COLUMNS)
+            .join_from(_v, _m, _v.c.model_pk == _m.c.id)
+            .where(_v.c.model_pk == model_pk, _v.c.stage == DeploymentStage.PRODUCTION.value)
+        ).first()
+        return _entry(row) if row else None
+
+    def list_versions(
+        self,
+        *,
+        model_id: str | None = None,
+        stage: DeploymentStage | None = None,
+        owner: str | None = None,
+        tag: str | None = None,
+        after: tuple[str, str] | None = None,
+        limit: int = 100,
+    ) -> list[ModelEntry]:
+        query = select(*_ENTRY_COLUMNS).join_from(_v, _m, _v.c.model_pk == _m.c.id)
+        if model_id is not None:
+            query = query.where(_m.c.model_id == model_id)
+        if stage is not None:
+            query = query.where(_v.c.stage == stage.value)
+        if owner is not None:
+            query = query.where(_v.c.owner == owner)
+        if after is not None:
+            after_model, after_version = after
+            after_pk = (
+                select(_v.c.id)
+                .join_from(_v, _m, _v.c.model_pk == _m.c.id)
+                .where(_m.c.model_id == after_model, _v.c.version == after_version)
+                .scalar_subquery()
+            )
+            query = query.where(
+                or_(
+                    _m.c.model_id > after_model,
+                    and_(_m.c.model_id == after_model, _v.c.id > func.coalesce(after_pk, 0)),
+                )
+            )
+        query = query.order_by(_m.c.model_id, _v.c.id)
+        page = _page(limit)
+        if tag is None:
+            return [_entry(r) for r in self._conn.execute(query.limit(page))]
+        # Tags are a small JSON list per version; filter them here, a bounded batch at a time.
+        found: list[ModelEntry] = []
+        for row in self._conn.execute(query).yield_per(500):
+            entry = _entry(row)
+            if tag in entry.tags:
+                found.append(entry)
+                if len(found) >= page:
+                    break
+        return found
+
+    def update_version(
+        self, model_id: str, version: str, changes: Mapping[str, Any], at: datetime
+    ) -> ModelEntry:
+        unknown = set(changes) - _VERSION_FIELDS
+        if unknown:
+            raise ValueError(f"not version fields: {sorted(unknown)}")
+        pk = self._version_pk(model_id, version)
+        values = dict(changes)
+        if "tags" in values:
+            values["tags"] = list(values["tags"])
+        if "metadata" in values:
+            values["metadata"] = dict(values["metadata"])
+        self._conn.execute(update(_v).where(_v.c.id == pk).values(**values, updated_at=at))
+        return self._entry_by_pk(pk)
+
+    def set_stage(
+        self, model_id: str, version: str, stage: DeploymentStage, at: datetime
+    ) -> ModelEntry:
+        pk = self._version_pk(model_id, version)
+        values: dict[str, Any] = {"stage": stage.value, "stage_changed_at": at, "updated_at": at}
+        if stage is DeploymentStage.PRODUCTION:
+            values["deployed_at"] = at
+        try:
+            self._conn.execute(update(_v).where(_v.c.id == pk).values(**values))
+        except IntegrityError as exc:
+            raise ConcurrentChange(
+                f"model {model_id!r} got another production version concurrently; retry"
+            ) from exc
+        return self._entry_by_pk(pk)
+
+    def append_stage_change(
+        self,
+        model_id: str,
+        version: str,
+        from_stage: DeploymentStage | None,
+        to_stage: DeploymentStage,
+        at: datetime,
+        *,
+        actor: str | None,
+        reason: str | None,
+        cause: ChangeCause,
+    ) -> StageChange:
+        model_pk = self._model_pk(model_id)
+        version_pk = self._version_pk(model_id, version)
+        change_id = _new_id(
+            self._conn.execute(
+                insert(stage_changes).values(
+                    model_pk=model_pk,
+                    version_pk=version_pk,
+                    from_stage=from_stage.value if from_stage else None,
+                    to_stage=to_stage.value,
+                    at=at,
+                    actor=actor,
+                    reason=reason,
+                    cause=cause.value,
+                )
+            )
+        )
+        return StageChange(
+            id=change_id,
+            model_id=model_id,
+            version=version,
+            from_stage=from_stage,
+            to_stage=to_stage,
+            at=at,
+            actor=actor,
+            reason=reason,
+            cause=cause,
+        )
+
+    def stage_history(self, model_id: str, limit: int = 10_000) -> list[StageChange]:
+        model_pk = self._model_pk(model_id)
+        sc = stage_changes
+        rows = self._conn.execute(
+            select(
+                sc.c.id,
+                _m.c.model_id,
+                _v.c.version,
+                sc.c.from_stage,
+                sc.c.to_stage,
+                sc.c.at,
+                sc.c.actor,
+                sc.c.reason,
+                sc.c.cause,
+            )
+            .join_from(sc, _v, sc.c.version_pk == _v.c.id)
+            .join(_m, sc.c.model_pk == _m.c.id)
+            .where(sc.c.model_pk == model_pk)
+            .order_by(sc.c.id)
+            .limit(max(1, limit))
+        )
+        return [_stage_change(r) for r in rows]
+
+    def get_settings(self, model_id: str) -> StoredSettings:
+        row = self._conn.execute(
+            select(*_SETTINGS_COLUMNS).where(_m.c.model_id == model_id)
+        ).first()
+        if row is None:
+            raise ModelNotFound(model_id)
+        return _settings(row)
+
+    def save_settings(
+        self,
+        model_id: str,
+        *,
+        auto_remediate: bool | None,
+        overrides: Mapping[str, Any],
+        at: datetime,
+    ) -> StoredSettings:
+        unknown = set(overrides) - set(SETTING_COLUMNS)
+        if unknown:
+            raise ValueError(f"not settings: {sorted(unknown)}")
+        pk = self._model_pk(model_id)
+        values: dict[str, Any] = dict(overrides)
+        if auto_remediate is not None:
+            values["auto_remediate"] = auto_remediate
+        self._conn.execute(update(_m).where(_m.c.id == pk).values(**values, updated_at=at))
+        return self.get_settings(model_id)
+
+    # -- snapshots -----------------------------------------------------------------------
+    def insert_snapshot(self, snapshot: ModelPerformanceSnapshot, recorded_at: datetime) -> int:
+        pk = self._version_pk(snapshot.model_id, snapshot.version)
+        result = self._conn.execute(
+            insert(snapshots),
+            {
+                "version_pk": pk,
+                "ts": snapshot.timestamp,
+                "recorded_at": recorded_at,
+                "latency_p50_ms": snapshot.latency_p50_ms,
+                "latency_p95_ms": snapshot.latency_p95_ms,
+                "latency_p99_ms": snapshot.latency_p99_ms,
+                "requests_per_second": snapshot.requests_per_second,
+                "error_rate": snapshot.error_rate,
+                "ood_rate": snapshot.ood_rate,
+                "input_drift_score": snapshot.input_drift_score,
+                "accuracy": snapshot.accuracy,
+            },
+        )
+        return _new_id(result)
+
+    def window_stats(self, model_id: str, version: str, since: datetime) -> WindowStats:
+        s = snapshots
+        row = self._conn.execute(
+            select(
+                func.count(s.c.version_pk),
+                func.avg(s.c.error_rate),
+                func.avg(s.c.latency_p95_ms),
+                func.avg(s.c.ood_rate),
+                func.avg(s.c.input_drift_score),
+                func.avg(s.c.accuracy),
+            ).where(s.c.version_pk == self._version_pk(model_id, version), s.c.ts >= since)
+        ).one()
+        return _stats(*row)
+
+    def fleet_stats(self, since: datetime) -> list[FleetMember]:
+        s = snapshots
+        query = (
+            select(
+                _m.c.model_id,
+                _v.c.version,
+                _v.c.expected_latency_p95_ms,
+                *_SETTINGS_COLUMNS,
+                func.count(s.c.version_pk).label("n"),
+                func.avg(s.c.error_rate).label("err"),
+                func.avg(s.c.latency_p95_ms).label("p95"),
+                func.avg(s.c.ood_rate).label("ood"),
+                func.avg(s.c.input_drift_score).label("drift"),
+                func.avg(s.c.accuracy).label("acc"),
+            )
+            .select_from(_v)
+            .join(_m, _v.c.model_pk == _m.c.id)
+            .outerjoin(s, and_(s.c.version_pk == _v.c.id, s.c.ts >= since))
+            .where(_v.c.stage == DeploymentStage.PRODUCTION.value)
+            .group_by(_v.c.id, _m.c.id)
+            .order_by(_m.c.model_id)
+        )
+        return [
+            FleetMember(
+                model_id=row.model_id,
+                version=row.version,
+                expected_latency_p95_ms=row.expected_latency_p95_ms,
+                settings=_settings(row),
+                stats=_stats(row.n, row.err, row.p95, row.ood, row.drift, row.acc),
+            )
+            for row in self._conn.execute(query)
+        ]
+
+    # -- events --------------------------------------------------------------------------
+    def append_event(self, event: Event) -> Event:
+        result = self._conn.execute(
+            insert(events),
+            {
+                "event_id": event.event_id,
+                "event_type": event.event_type,
+                "source": event.source,
+                "resource_id": event.resource_id,
+                "occurred_at": event.timestamp,
+                "payload": dict(event.payload),
+            },
+        )
+        return event.stored(_new_id(result))
+
+    def list_events(
+        self,
+        *,
+        resource_id: str | None = None,
+        event_types: Sequence[str] | None = None,
+        after_seq: int | None = None,
+        before_seq: int | None = None,
+        limit: int = 100,
+    ) -> list[Event]:
+        e = events
+        query = select(e)
+        if resource_id is not None:
+            query = query.where(e.c.resource_id == resource_id)
+        if event_types:
+            query = query.where(e.c.event_type.in_(list(event_types)))
+        if before_seq is not None:
+            query = query.where(e.c.seq < before_seq).order_by(e.c.seq.desc())
+        else:
+            query = query.where(e.c.seq > (after_seq or 0)).order_by(e.c.seq)
+        return [_event(r) for r in self._conn.execute(query.limit(_page(limit)))]
+
+    # -- incidents -------------------------------------------------------------------------
+    def find_open_incident(self, dedup_key: str) -> Incident | None:
+        row = self._conn.execute(
+            select(incidents).where(
+                incidents.c.dedup_key == dedup_key,
+                incidents.c.status != IncidentStatus.RESOLVED.value,
+            )
+        ).first()
+        return _incident(row) if row else None
+
+    def insert_incident(self, new: NewIncident, at: datetime) -> Incident:
+        try:
+            with self._conn.begin_nested():
+                pk = _new_id(
+                    self._conn.execute(
+                        insert(incidents).values(
+                            source=new.source,
+                            resource_type=new.resource_type,
+                            resource_id=new.resource_id,
+                            severity=new.severity.value,
+                            title=new.title,
+                            description=new.description,
+                            context=dict(new.context),
+                            status=IncidentStatus.OPEN.value,
+                            dedup_key=new.dedup_key,
+                            occurrences=1,
+                            created_at=at,
+                            updated_at=at,
+                            last_seen_at=at,
+                        )
+                    )
+                )
+        except IntegrityError as exc:
+            raise ConcurrentChange(f"an incident is already open for {new.dedup_key!r}") from exc
+        return self.get_incident(pk)
+
+    def record_occurrence(
+        self, incident_id: int, severity: Severity, context: Mapping[str, Any], at: datetime
+    ) -> Incident:
+        current = self.get_incident(incident_id)
+        worse = severity if severity.rank > current.severity.rank else current.severity
+        self._conn.execute(
+            update(incidents)
+            .where(incidents.c.id == incident_id)
+            .values(
+                occurrences=incidents.c.occurrences + 1,
+                severity=worse.value,
+                context=dict(context),
+                updated_at=at,
+                last_seen_at=at,
+            )
+        )
+        return self.get_incident(incident_id)
+
+    def set_incident_status(
+        self, incident_id: int, status: IncidentStatus, actor: str | None, at: datetime
+    ) -> Incident:
+        values: dict[str, Any] = {"status": status.value, "updated_at": at}
+        if status is IncidentStatus.ACKNOWLEDGED:
+            values |= {"acknowledged_at": at, "acknowledged_by": actor}
+        elif status is IncidentStatus.RESOLVED:
+            values |= {"resolved_at": at, "resolved_by": actor}
+        result = self._conn.execute(
+            update(incidents).where(incidents.c.id == incident_id).values(**values)
+        )
+        if result.rowcount == 0:
+            raise IncidentNotFound(incident_id)
+        return self.get_incident(incident_id)
+
+    def append_timeline(
+        self,
+        incident_id: int,
+        at: datetime,
+        kind: str,
+        message: str,
+        *,
+        actor: str | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> TimelineEntry:
+        if not self._conn.execute(
+            select(incidents.c.id).where(incidents.c.id == incident_id)
+        ).first():
+            raise IncidentNotFound(incident_id)
+        entry_id = _new_id(
+            self._conn.execute(
+                insert(incident_timeline).values(
+                    incident_id=incident_id,
+                    at=at,
+                    kind=kind,
+                    message=message,
+                    actor=actor,
+                    data=dict(data or {}),
+                )
+            )
+        )
+        return TimelineEntry(entry_id, at, kind, message, actor, dict(data or {}))
+
+    def get_incident(self, incident_id: int) -> Incident:
+        row = self._conn.execute(select(incidents).where(incidents.c.id == incident_id)).first()
+        if row is None:
+            raise IncidentNotFound(incident_id)
+        timeline = [
+            _timeline(r)
+            for r in self._conn.execute(
+                select(incident_timeline)
+                .where(incident_timeline.c.incident_id == incident_id)
+                .order_by(incident_timeline.c.id)
+                .limit(MAX_PAGE_SIZE)
+            )
+        ]
+        return _incident(row, timeline)
+
+    def list_incidents(
+        self,
+        *,
+        resource_id: str | None = None,
+        status: IncidentStatus | None = None,
+        severity: Severity | None = None,
+        before_id: int | None = None,
+        limit: int = 100,
+    ) -> list[Incident]:
+        i = incidents
+        query = select(i)
+        if resource_id is not None:
+            query = query.where(i.c.resource_id == resource_id)
+        if status is not None:
+            query = query.where(i.c.status == status.value)
+        if severity is not None:
+            query = query.where(i.c.severity == severity.value)
+        if before_id is not None:
+            query = query.where(i.c.id < before_id)
+        query = query.order_by(i.c.id.desc()).limit(_page(limit))
+        return [_incident(r) for r in self._conn.execute(query)]
+
+    # -- playbook executions ------------------------------------------------------------------
+    def insert_execution(
+        self,
+        playbook: str,
+        resource_type: str,
+        resource_id: str,
+        status: ExecutionStatus,
+        context: Mapping[str, Any],
+        at: datetime,
+        *,
+        error: str | None = None,
+    ) -> PlaybookExecution:
+        finished = None if status is ExecutionStatus.RUNNING else at
+        pk = _new_id(
+            self._conn.execute(
+                insert(playbook_executions).values(
+                    playbook=playbook,
+                    resource_type=resource_type,
+                    resource_id=resource_id,
+                    status=status.value,
+                    context=dict(context),
+                    steps=[],
+                    result={},
+                    error=error,
+                    started_at=at,
+                    finished_at=finished,
+                )
+            )
+        )
+        return self.get_execution(pk)
+
+    def update_execution(
+        self,
+        execution_id: int,
+        *,
+        status: ExecutionStatus | None = None,
+        steps: Sequence[StepRecord] | None = None,
+        result: Mapping[str, Any] | None = None,
+        error: str | None = None,
+        finished_at: datetime | None = None,
+    ) -> PlaybookExecution:
+        values: dict[str, Any] = {}
+        if status is not None:
+            values["status"] = status.value
+        if steps is not None:
+            values["steps"] = [_step_to_json(s) for s in steps]
+        if result is not None:
+            values["result"] = dict(result)
+        if error is not None:
+            values["error"] = error
+        if finished_at is not None:
+            values["finished_at"] = finished_at
+        if values:
+            outcome = self._conn.execute(
+                update(playbook_executions)
+                .where(playbook_executions.c.id == execution_id)
+                .values(**values)
+            )
+            if outcome.rowcount == 0:
+                raise ExecutionNotFound(execution_id)
+        return self.get_execution(execution_id)
+
+    def get_execution(self, execution_id: int) -> PlaybookExecution:
+        row = self._conn.execute(
+            select(playbook_executions).where(playbook_executions.c.id == execution_id)
+        ).first()
+        if row is None:
+            raise ExecutionNotFound(execution_id)
+        return _execution(row)
+
+    def list_executions(
+        self,
+        *,
+        resource_id: str | None = None,
+        playbook: str | None = None,
+        before_id: int | None = None,
+        limit: int = 100,
+    ) -> list[PlaybookExecution]:
+        p = playbook_executions
+        query = select(p)
+        if resource_id is not None:
+            query = query.where(p.c.resource_id == resource_id)
+        if playbook is not None:
+            query = query.where(p.c.playbook == playbook)
+        if before_id is not None:
+            query = query.where(p.c.id < before_id)
+        query = query.order_by(p.c.id.desc()).limit(_page(limit))
+        return [_execution(r) for r in self._conn.execute(query)]
+
+    def last_execution(
+        self,
+        resource_id: str,
+        playbook: str,
+        statuses: Sequence[ExecutionStatus],
+        since: datetime,
+    ) -> PlaybookExecution | None:
+        p = playbook_executions
+        row = self._conn.execute(
+            select(p)
+            .where(
+                p.c.resource_id == resource_id,
+                p.c.playbook == playbook,
+                p.c.status.in_([s.value for s in statuses]),
+                p.c.started_at >= since,
+            )
+            .order_by(p.c.id.desc())
+            .limit(1)
+        ).first()
+        return _execution(row) if row else None

@@ -1,0 +1,285 @@
+"""The storage contract: everything Grace persists goes through :class:`Store`.
+
+A :class:`Store` hands out sessions, each one database transaction.  ``write()``
+commits when the block ends normally and rolls back when it raises; ``read()``
+never writes.  The service layer opens sessions; routes and callbacks never do.
+
+Invariants the implementation must enforce in the database, not only here:
+one PRODUCTION version per model (a concurrent promotion fails with
+:class:`~grace.errors.ConcurrentChange` rather than leaving two), one open
+incident per dedup key, append-only stage history and event log.
+
+Sessions return the typed records of :mod:`grace.domain.records`, never rows.
+Every method that names a model raises :class:`~grace.errors.ModelNotFound`
+when the model is not registered; every method that names a version raises
+:class:`~grace.errors.VersionNotFound` when the model lacks it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from grace.domain.events import Event
+from grace.domain.records import (
+    ChangeCause,
+    ExecutionStatus,
+    Incident,
+    IncidentStatus,
+    ModelEntry,
+    PlaybookExecution,
+    StageChange,
+    StepRecord,
+    StoredSettings,
+    TimelineEntry,
+)
+from grace.domain.severity import Severity
+from grace.domain.snapshots import ModelPerformanceSnapshot, WindowStats
+from grace.domain.stages import DeploymentStage
+
+__all__ = ["FleetMember", "NewIncident", "NewVersion", "Store", "StoreSession"]
+
+MAX_PAGE_SIZE = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class NewVersion:
+    """What ``insert_version`` needs; the store stamps the times."""
+
+    model_id: str
+    version: str
+    stage: DeploymentStage
+    name: str | None
+    description: str | None
+    owner: str | None
+    tags: tuple[str, ...]
+    artifact_uri: str | None
+    expected_latency_p95_ms: float | None
+    constitutional_compliance: bool
+    bias_check_passed: bool
+    calibration_error: float | None
+    trust_score: float
+    metadata: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class NewIncident:
+    source: str
+    resource_type: str
+    resource_id: str
+    severity: Severity
+    title: str
+    description: str
+    context: Mapping[str, Any]
+    dedup_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class FleetMember:
+    """One production version with its settings and window statistics, for the monitor."""
+
+    model_id: str
+    version: str
+    expected_latency_p95_ms: float | None
+    settings: StoredSettings
+    stats: WindowStats
+
+
+class StoreSession(Protocol):
+    """One transaction's worth of operations."""
+
+    # -- models and versions -------------------------------------------------
+    def lock_model(self, model_id: str) -> None:
+        """Serialise stage changes of ``model_id`` until the transaction ends."""
+
+    def ensure_model(self, model_id: str, at: datetime) -> None:
+        """Create the model row if it does not exist yet."""
+
+    def insert_version(self, new: NewVersion, at: datetime) -> ModelEntry:
+        """Store a new version; raises VersionExists when the model already has it."""
+
+    def get_version(self, model_id: str, version: str) -> ModelEntry: ...
+
+    def get_version_with_settings(
+        self, model_id: str, version: str
+    ) -> tuple[ModelEntry, StoredSettings]: ...
+
+    def latest_version(self, model_id: str) -> ModelEntry:
+        """The most recently registered version."""
+
+    def production_version(self, model_id: str) -> ModelEntry | None: ...
+
+    def list_versions(
+        self,
+        *,
+        model_id: str | None = None,
+        stage: DeploymentStage | None = None,
+        owner: str | None = None,
+        tag: str | None = None,
+        after: tuple[str, str] | None = None,
+        limit: int = 100,
+    ) -> list[ModelEntry]:
+        """Versions ordered by (model_id, registration order); ``after`` is a keyset cursor."""
+
+    def update_version(
+        self, model_id: str, version: str, changes: Mapping[str, Any], at: datetime
+    ) -> ModelEntry:
+        """Set descriptive fields (never the stage) and return the new entry."""
+
+    def set_stage(
+        self, model_id: str, version: str, stage: DeploymentStage, at: datetime
+    ) -> ModelEntry:
+        """Move a version to ``stage``; raises ConcurrentChange if that breaks one-in-production."""
+
+    def append_stage_change(
+        self,
+        model_id: str,
+        version: str,
+        from_stage: DeploymentStage | None,
+        to_stage: DeploymentStage,
+        at: datetime,
+        *,
+        actor: str | None,
+        reason: str | None,
+        cause: ChangeCause,
+    ) -> StageChange: ...
+
+    def stage_history(self, model_id: str, limit: int = 10_000) -> list[StageChange]:
+        """The model's stage changes, oldest first."""
+
+    def get_settings(self, model_id: str) -> StoredSettings: ...
+
+    def save_settings(
+        self,
+        model_id: str,
+        *,
+        auto_remediate: bool | None,
+        overrides: Mapping[str, Any],
+        at: datetime,
+    ) -> StoredSettings:
+        """Set the given overrides (a None value clears one back to the default)."""
+
+    # -- snapshots -------------------------------------------------------------
+    def insert_snapshot(self, snapshot: ModelPerformanceSnapshot, recorded_at: datetime) -> int:
+        """Store a snapshot of a registered version; returns its id."""
+
+    def window_stats(self, model_id: str, version: str, since: datetime) -> WindowStats:
+        """Aggregates of the version's snapshots with timestamp >= ``since``, computed in SQL."""
+
+    def fleet_stats(self, since: datetime) -> list[FleetMember]:
+        """Every production version with its window aggregates, in one query."""
+
+    # -- events ----------------------------------------------------------------
+    def append_event(self, event: Event) -> Event:
+        """Append to the event log; returns the event with its ``seq``."""
+
+    def list_events(
+        self,
+        *,
+        resource_id: str | None = None,
+        event_types: Sequence[str] | None = None,
+        after_seq: int | None = None,
+        before_seq: int | None = None,
+        limit: int = 100,
+    ) -> list[Event]:
+        """Events by ascending seq after ``after_seq``, or descending before ``before_seq``."""
+
+    # -- incidents ---------------------------------------------------------------
+    def find_open_incident(self, dedup_key: str) -> Incident | None: ...
+
+    def insert_incident(self, new: NewIncident, at: datetime) -> Incident:
+        """Open an incident; raises ConcurrentChange if one is already open for the key."""
+
+    def record_occurrence(
+        self, incident_id: int, severity: Severity, context: Mapping[str, Any], at: datetime
+    ) -> Incident:
+        """Count another occurrence, raise the severity if higher, keep the latest context."""
+
+    def set_incident_status(
+        self, incident_id: int, status: IncidentStatus, actor: str | None, at: datetime
+    ) -> Incident: ...
+
+    def append_timeline(
+        self,
+        incident_id: int,
+        at: datetime,
+        kind: str,
+        message: str,
+        *,
+        actor: str | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> TimelineEntry: ...
+
+    def get_incident(self, incident_id: int) -> Incident:
+        """The incident with its timeline; raises IncidentNotFound."""
+
+    def list_incidents(
+        self,
+        *,
+        resource_id: str | None = None,
+        status: IncidentStatus | None = None,
+        severity: Severity | None = None,
+        before_id: int | None = None,
+        limit: int = 100,
+    ) -> list[Incident]:
+        """Newest first, without timelines."""
+
+    # -- playbook executions -------------------------------------------------------
+    def insert_execution(
+        self,
+        playbook: str,
+        resource_type: str,
+        resource_id: str,
+        status: ExecutionStatus,
+        context: Mapping[str, Any],
+        at: datetime,
+        *,
+        error: str | None = None,
+    ) -> PlaybookExecution: ...
+
+    def update_execution(
+        self,
+        execution_id: int,
+        *,
+        status: ExecutionStatus | None = None,
+        steps: Sequence[StepRecord] | None = None,
+        result: Mapping[str, Any] | None = None,
+        error: str | None = None,
+        finished_at: datetime | None = None,
+    ) -> PlaybookExecution: ...
+
+    def get_execution(self, execution_id: int) -> PlaybookExecution:
+        """Raises ExecutionNotFound."""
+
+    def list_executions(
+        self,
+        *,
+        resource_id: str | None = None,
+        playbook: str | None = None,
+        before_id: int | None = None,
+        limit: int = 100,
+    ) -> list[PlaybookExecution]:
+        """Newest first."""
+
+    def last_execution(
+        self,
+        resource_id: str,
+        playbook: str,
+        statuses: Sequence[ExecutionStatus],
+        since: datetime,
+    ) -> PlaybookExecution | None:
+        """The newest execution in one of ``statuses`` started at or after ``since``."""
+
+
+class Store(Protocol):
+    def write(self) -> AbstractContextManager[StoreSession]:
+        """A read-write transaction, committed when the block ends without error."""
+
+    def read(self) -> AbstractContextManager[StoreSession]:
+        """A read-only transaction."""
+
+    def close(self) -> None:
+        """Release connections."""

@@ -1,0 +1,113 @@
+"""Where everything is wired: settings -> engine -> store -> services.
+
+``build(settings)`` makes a fresh, independent :class:`Grace`; tests and
+embedding applications use it directly.  ``default()`` is the process-wide
+instance behind ``get_registry()`` and its siblings, built on first use from
+the environment (``GRACE_DATABASE_URL`` and friends), never at import time.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from grace.adapters.sqlstore import migrate
+from grace.adapters.sqlstore.engine import make_engine
+from grace.adapters.sqlstore.store import SqlStore
+from grace.adapters.store import Store
+from grace.clarity import EventBus
+from grace.clock import Clock, SystemClock
+from grace.deployments import Deployments
+from grace.incident_registry import IncidentRegistry
+from grace.model_registry import ModelRegistry
+from grace.playbooks import model_rollback_playbook
+from grace.self_healing import SelfHealingEngine
+from grace.settings import Settings, load_settings
+
+__all__ = ["Grace", "build", "default", "reset_default"]
+
+
+@dataclass
+class Grace:
+    """One wired instance of the system."""
+
+    settings: Settings
+    store: Store
+    bus: EventBus
+    clock: Clock
+    deployments: Deployments
+    incidents: IncidentRegistry
+    engine: SelfHealingEngine
+    registry: ModelRegistry
+    _closed: bool = field(default=False, repr=False)
+
+    def close(self) -> None:
+        if not self._closed:
+            self.store.close()
+            self._closed = True
+
+
+def build(
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    store: Store | None = None,
+    bus: EventBus | None = None,
+) -> Grace:
+    """Wire a Grace from ``settings``; the schema is migrated (or checked) first."""
+    settings = settings or load_settings()
+    clock = clock or SystemClock()
+    if store is None:
+        engine = make_engine(settings.database_url, pool_size=settings.database_pool_size)
+        if settings.auto_migrate:
+            migrate.upgrade(engine)
+        else:
+            migrate.check(engine)
+        store = SqlStore(engine)
+    bus = bus or EventBus(handler_timeout=settings.callback_timeout_seconds)
+    deployments = Deployments(store, clock)
+    incidents = IncidentRegistry(store, bus=bus, clock=clock)
+    engine_ = SelfHealingEngine(
+        store,
+        bus=bus,
+        clock=clock,
+        cooldown=timedelta(minutes=settings.remediation_cooldown_minutes),
+    )
+    engine_.register_playbook(model_rollback_playbook(store, deployments, bus, clock))
+    registry = ModelRegistry(
+        store,
+        bus=bus,
+        incidents=incidents,
+        engine=engine_,
+        deployments=deployments,
+        clock=clock,
+        default_thresholds=settings.default_thresholds(),
+        default_window_minutes=settings.default_window_minutes,
+        callback_timeout=settings.callback_timeout_seconds,
+        future_tolerance=timedelta(seconds=settings.future_timestamp_tolerance_seconds),
+    )
+    return Grace(settings, store, bus, clock, deployments, incidents, engine_, registry)
+
+
+_default: Grace | None = None
+_default_lock = threading.Lock()
+
+
+def default() -> Grace:
+    """The process-wide Grace, built from the environment on first use."""
+    global _default  # noqa: PLW0603 - the one process-wide instance the guide's get_*() expose
+    if _default is None:
+        with _default_lock:
+            if _default is None:
+                _default = build(load_settings())
+    return _default
+
+
+def reset_default() -> None:
+    """Close and forget the process-wide instance (the next ``default()`` builds a new one)."""
+    global _default  # noqa: PLW0603
+    with _default_lock:
+        if _default is not None:
+            _default.close()
+        _default = None

@@ -1,0 +1,100 @@
+"""Events: every change in Grace is one, kept in the event log and fanned out on the bus."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+from uuid import uuid4
+
+from grace.domain.timeutil import ensure_utc, isoformat
+
+__all__ = ["Event", "EventType"]
+
+
+class EventType:
+    """The event types Grace emits (strings, so that users may add their own)."""
+
+    MODEL_REGISTERED = "model.registered"
+    MODEL_UPDATED = "model.updated"
+    MODEL_SETTINGS_CHANGED = "model.settings_changed"
+    STAGE_CHANGED = "model.stage_changed"
+    PERFORMANCE_SNAPSHOT = "model.performance_snapshot"
+    TRIGGERS_FIRED = "model.rollback_triggered"
+    ROLLED_BACK = "model.rolled_back"
+    DEPENDENTS_NOTIFIED = "model.dependents_notified"
+    OPS_NOTIFIED = "ops.notified"
+    CALLBACK_FAILED = "callback.failed"
+    INCIDENT_OPENED = "incident.opened"
+    INCIDENT_OCCURRED = "incident.occurrence"
+    INCIDENT_ACKNOWLEDGED = "incident.acknowledged"
+    INCIDENT_RESOLVED = "incident.resolved"
+    INCIDENT_ANNOTATED = "incident.annotated"
+    PLAYBOOK_STARTED = "playbook.started"
+    PLAYBOOK_STEP = "playbook.step"
+    PLAYBOOK_FINISHED = "playbook.finished"
+    PLAYBOOK_REFUSED = "playbook.refused"
+
+
+def _new_id() -> str:
+    return uuid4().hex
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """What happened (``event_type``), who said so (``source``) and the details (``payload``).
+
+    ``resource_id`` defaults to ``payload['resource_id']``; ``seq`` is the
+    event's position in the event log once stored, None before.
+    """
+
+    event_type: str
+    source: str
+    payload: Mapping[str, Any] = field(default_factory=dict)
+    timestamp: datetime = field(default_factory=_now)
+    event_id: str = field(default_factory=_new_id)
+    resource_id: str | None = None
+    seq: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "timestamp", ensure_utc(self.timestamp))
+        if self.resource_id is None and isinstance(self.payload.get("resource_id"), str):
+            object.__setattr__(self, "resource_id", self.payload["resource_id"])
+
+    @classmethod
+    def of(
+        cls,
+        event_type: str,
+        source: str,
+        resource_id: str | None,
+        data: Mapping[str, Any],
+        at: datetime,
+    ) -> Event:
+        """An event in the guide's monitoring shape: payload is ``resource_id`` plus ``data``."""
+        return cls(
+            event_type, source, {"resource_id": resource_id, **data}, at, resource_id=resource_id
+        )
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return {k: v for k, v in self.payload.items() if k != "resource_id"}
+
+    def stored(self, seq: int) -> Event:
+        return replace(self, seq=seq)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The guide's monitoring-event JSON, plus the event's id and log position."""
+        return {
+            "id": self.event_id,
+            "seq": self.seq,
+            "event_type": self.event_type,
+            "source": self.source,
+            "resource_id": self.resource_id,
+            "timestamp": isoformat(self.timestamp),
+            "data": self.data,
+        }

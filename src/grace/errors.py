@@ -1,0 +1,179 @@
+"""The one exception hierarchy of Grace.
+
+Every refusal the core makes is one of these; the HTTP layer maps them to
+problem+json in a single table and the client maps them back, so callers
+catch the same types in-process and over the wire::
+
+    GraceError
+    ├── InvalidInput            bad value or shape; names the offending field
+    ├── NotFound
+    │   ├── ModelNotFound
+    │   ├── VersionNotFound
+    │   ├── NoProductionVersion
+    │   ├── IncidentNotFound
+    │   ├── ExecutionNotFound
+    │   └── PlaybookNotFound
+    ├── Conflict                the request is well formed but the state refuses it
+    │   ├── VersionExists
+    │   ├── InvalidTransition
+    │   ├── NoStableVersion
+    │   ├── ConcurrentChange
+    │   └── GovernanceRefused   promotion blocked; lists every failed governance gate
+    └── StorageError
+        └── SchemaMismatch      the database schema is not the one this code expects
+
+This module must never import anything from the rest of the package.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConcurrentChange",
+    "Conflict",
+    "ExecutionNotFound",
+    "GovernanceRefused",
+    "GraceError",
+    "IncidentNotFound",
+    "InvalidInput",
+    "InvalidTransition",
+    "ModelNotFound",
+    "NoProductionVersion",
+    "NoStableVersion",
+    "NotFound",
+    "PlaybookNotFound",
+    "SchemaMismatch",
+    "StorageError",
+    "VersionExists",
+    "VersionNotFound",
+]
+
+
+class GraceError(Exception):
+    """Base of every error Grace raises on purpose."""
+
+    title = "Grace error"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class InvalidInput(GraceError, ValueError):
+    """A value is missing, of the wrong type or out of range; nothing was changed."""
+
+    title = "Invalid input"
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem
+
+
+class NotFound(GraceError, LookupError):
+    """The thing named does not exist."""
+
+    title = "Not found"
+
+
+class ModelNotFound(NotFound):
+    title = "Model not found"
+
+    def __init__(self, model_id: str) -> None:
+        super().__init__(f"model {model_id!r} is not registered")
+        self.model_id = model_id
+
+
+class VersionNotFound(NotFound):
+    title = "Model version not found"
+
+    def __init__(self, model_id: str, version: str) -> None:
+        super().__init__(f"model {model_id!r} has no version {version!r}")
+        self.model_id = model_id
+        self.version = version
+
+
+class NoProductionVersion(NotFound):
+    title = "No production version"
+
+    def __init__(self, model_id: str) -> None:
+        super().__init__(f"model {model_id!r} has no version in production")
+        self.model_id = model_id
+
+
+class IncidentNotFound(NotFound):
+    title = "Incident not found"
+
+    def __init__(self, incident_id: int) -> None:
+        super().__init__(f"incident {incident_id} does not exist")
+        self.incident_id = incident_id
+
+
+class ExecutionNotFound(NotFound):
+    title = "Playbook execution not found"
+
+    def __init__(self, execution_id: int) -> None:
+        super().__init__(f"playbook execution {execution_id} does not exist")
+        self.execution_id = execution_id
+
+
+class PlaybookNotFound(NotFound):
+    title = "Playbook not found"
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        super().__init__(f"no playbook named {name!r}; known playbooks: {', '.join(known)}")
+        self.name = name
+
+
+class Conflict(GraceError):
+    """The request is well formed, but the current state refuses it."""
+
+    title = "Conflict"
+
+
+class VersionExists(Conflict):
+    title = "Version already registered"
+
+    def __init__(self, model_id: str, version: str) -> None:
+        super().__init__(f"model {model_id!r} already has a version {version!r}")
+        self.model_id = model_id
+        self.version = version
+
+
+class InvalidTransition(Conflict):
+    title = "Invalid stage transition"
+
+    def __init__(self, model_id: str, version: str, from_stage: str, to_stage: str) -> None:
+        super().__init__(
+            f"model {model_id!r} version {version!r} cannot move from {from_stage} to {to_stage}"
+        )
+        self.from_stage = from_stage
+        self.to_stage = to_stage
+
+
+class NoStableVersion(Conflict):
+    title = "No stable version to roll back to"
+
+
+class ConcurrentChange(Conflict):
+    title = "Concurrent change"
+
+
+class GovernanceRefused(Conflict):
+    """Promotion to production blocked; ``failed_gates`` names every gate that failed."""
+
+    title = "Governance gates refused the promotion"
+
+    def __init__(self, model_id: str, version: str, failed_gates: list[str]) -> None:
+        super().__init__(
+            f"model {model_id!r} version {version!r} cannot be promoted to production: "
+            + "; ".join(failed_gates)
+        )
+        self.failed_gates = failed_gates
+
+
+class StorageError(GraceError):
+    title = "Storage error"
+
+
+class SchemaMismatch(StorageError):
+    title = "Database schema mismatch"

@@ -1,0 +1,946 @@
+"""The model registry: versions and stages, performance snapshots, rollback triggers, health.
+
+The guide's flow lives here::
+
+    snapshot -> stored with its monitoring event (one transaction)
+             -> rollback triggers over the model's window (production version)
+             -> incident (callback, or the built-in incident registry)
+             -> self-healing, when auto-remediation is on for the model
+             -> ops notified
+
+Callbacks set with ``set_*_callback`` replace the built-in incident registry,
+self-healing engine and event bus; each call is bounded by a timeout, and a
+callback that raises or hangs is logged and recorded on the model's timeline
+without losing the snapshot or stopping the rest of the flow.
+
+What the guide awaits is a coroutine here; what it calls plainly is a plain
+method.  Database work of coroutines runs in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, TypedDict
+
+from grace.adapters.store import NewVersion, Store
+from grace.clarity import EventBus
+from grace.clock import Clock
+from grace.deployments import SOURCE, Deployments
+from grace.domain.events import Event, EventType
+from grace.domain.health import FleetBucket, classify_health, fleet_bucket
+from grace.domain.history import production_version_at
+from grace.domain.records import ChangeCause, ModelEntry, ModelSettings, StageChange
+from grace.domain.severity import Severity
+from grace.domain.snapshots import ModelPerformanceSnapshot, WindowStats, check_window_minutes
+from grace.domain.stages import DeploymentStage, parse_stage
+from grace.domain.timeutil import ensure_utc, isoformat
+from grace.domain.triggers import TriggerEvaluation, TriggerThresholds, evaluate_triggers
+from grace.domain.trust import INITIAL_TRUST
+from grace.domain.validation import (
+    check_identifier,
+    check_mapping,
+    check_number,
+    check_optional_text,
+    check_tags,
+)
+from grace.errors import Conflict, GraceError, InvalidInput, NoProductionVersion
+from grace.incident_registry import IncidentRegistry
+from grace.playbooks import MODEL_ROLLBACK
+from grace.self_healing import SelfHealingEngine
+
+__all__ = [
+    "DeploymentStage",
+    "ModelEntry",
+    "ModelPerformanceSnapshot",
+    "ModelRegistry",
+    "get_registry",
+]
+
+log = logging.getLogger(__name__)
+
+Callback = Callable[..., Awaitable[Any]]
+
+RESOURCE_TYPE = "ml_model"
+_PROD = DeploymentStage.PRODUCTION
+
+
+class RollbackCheck(TypedDict, total=False):
+    model_id: str
+    should_rollback: bool
+    reasons: list[str]
+    window_minutes: int
+    auto_remediate: bool
+    version: str
+    severity: str | None
+    snapshot_count: int
+    metrics: dict[str, Any]
+    conditions: list[dict[str, Any]]
+    incident_id: int | None
+    remediation: dict[str, Any] | None
+
+
+class HealthSummary(TypedDict):
+    model_id: str
+    version: str
+    status: str
+    deployed_at: str | None
+    health_status: str
+    metrics: dict[str, Any]
+    window_minutes: int
+    severity: str | None
+    reasons: list[str]
+
+
+class FleetIssue(TypedDict):
+    model_id: str
+    version: str
+    reasons: list[str]
+    severity: str | None
+
+
+class FleetHealth(TypedDict):
+    total_models: int
+    healthy: int
+    degraded: int
+    failing: int
+    no_data: int
+    issues: list[FleetIssue]
+    window_minutes: int
+    checked_at: str | None
+
+
+class RollbackResult(TypedDict):
+    status: str
+    model_id: str
+    reason: str
+    target_version: str
+    from_version: str
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotResult:
+    """What ``record_performance_snapshot`` did with one snapshot."""
+
+    snapshot_id: int
+    model_id: str
+    version: str
+    judged: bool
+    check: RollbackCheck | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "snapshot_id": self.snapshot_id,
+            "model_id": self.model_id,
+            "version": self.version,
+            "judged": self.judged,
+            "check": dict(self.check) if self.check is not None else None,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class _Action:
+    incident_id: int | None
+    remediation: dict[str, Any] | None
+
+
+_UPDATABLE = (
+    "name",
+    "description",
+    "owner",
+    "tags",
+    "artifact_uri",
+    "expected_latency_p95_ms",
+    "constitutional_compliance",
+    "bias_check_passed",
+    "calibration_error",
+    "metadata",
+)
+
+
+def _check_bool(field: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidInput(field, f"must be true or false, got {value!r}")
+    return value
+
+
+def _check_version_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate the descriptive fields of a version (all optional)."""
+    out: dict[str, Any] = {}
+    for key, value in fields.items():
+        if key == "name":
+            out[key] = check_optional_text(key, value, 200)
+        elif key in {"description", "artifact_uri"}:
+            out[key] = check_optional_text(key, value)
+        elif key == "owner":
+            out[key] = None if value is None else check_identifier(key, value)
+        elif key == "tags":
+            out[key] = check_tags(key, value)
+        elif key == "expected_latency_p95_ms":
+            out[key] = (
+                None
+                if value is None
+                else check_number(
+                    key, value, minimum=0.0, exclusive_minimum=True, maximum=86_400_000.0
+                )
+            )
+        elif key in {"constitutional_compliance", "bias_check_passed"}:
+            out[key] = _check_bool(key, value)
+        elif key == "calibration_error":
+            out[key] = None if value is None else check_number(key, value, minimum=0.0, maximum=1.0)
+        elif key == "metadata":
+            out[key] = check_mapping(key, value)
+        else:
+            raise InvalidInput(
+                key, f"is not a field that can be updated; known: {', '.join(_UPDATABLE)}"
+            )
+    return out
+
+
+class ModelRegistry:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        bus: EventBus,
+        incidents: IncidentRegistry,
+        engine: SelfHealingEngine,
+        deployments: Deployments,
+        clock: Clock,
+        default_thresholds: TriggerThresholds | None = None,
+        default_window_minutes: int = 10,
+        callback_timeout: float = 10.0,
+        future_tolerance: timedelta = timedelta(minutes=5),
+    ) -> None:
+        self._store = store
+        self._bus = bus
+        self._incidents = incidents
+        self._engine = engine
+        self._deployments = deployments
+        self._clock = clock
+        self._defaults = default_thresholds or TriggerThresholds()
+        self._default_window = default_window_minutes
+        self._callback_timeout = callback_timeout
+        self._future_tolerance = future_tolerance
+        self._incident_callback: Callback | None = None
+        self._monitoring_callback: Callback | None = None
+        self._self_healing_callback: Callback | None = None
+        # Committed events waiting to be announced; one queue keeps them in commit order.
+        self._outbox: deque[Event] = deque()
+        self._background: set[asyncio.Task[None]] = set()
+
+    # -- callbacks -----------------------------------------------------------------
+    def set_incident_callback(self, callback: Callback | None) -> None:
+        """Called with source, resource_type, resource_id, severity, title, description, context."""
+        self._incident_callback = callback
+
+    def set_monitoring_callback(self, callback: Callback | None) -> None:
+        """Called with event_type, source, resource_id and data for every registry event."""
+        self._monitoring_callback = callback
+
+    def set_self_healing_callback(self, callback: Callback | None) -> None:
+        """Called as ``callback(resource_type=, resource_id=, playbook=, context=)``."""
+        self._self_healing_callback = callback
+
+    async def _guarded(
+        self, kind: str, model_id: str | None, callback: Callback, **kwargs: Any
+    ) -> bool:
+        """Await a user callback within the timeout; a failure is logged and put on the timeline."""
+        try:
+            await asyncio.wait_for(callback(**kwargs), self._callback_timeout)
+        except Exception as exc:  # noqa: BLE001 - a user's callback may fail in any way; none may break us
+            problem = (
+                f"timed out after {self._callback_timeout:g}s"
+                if isinstance(exc, TimeoutError)
+                else f"{type(exc).__name__}: {exc}"
+            )
+            log.warning("%s callback failed for %s: %s", kind, model_id, problem)
+            event = Event.of(
+                EventType.CALLBACK_FAILED,
+                SOURCE,
+                model_id,
+                {"callback": kind, "error": problem},
+                self._clock.now(),
+            )
+            try:
+                stored = await asyncio.to_thread(self._append_event, event)
+                await self._bus.publish(stored)
+            except GraceError:
+                log.exception("could not record the failure of the %s callback", kind)
+            return False
+        return True
+
+    def _append_event(self, event: Event) -> Event:
+        with self._store.write() as s:
+            return s.append_event(event)
+
+    async def _announce(self, events: Iterable[Event]) -> None:
+        """Hand committed events, in commit order, to the monitoring callback or else the bus."""
+        self._outbox.extend(events)
+        await self._drain()
+
+    async def _drain(self) -> None:
+        while self._outbox:
+            try:
+                event = self._outbox.popleft()
+            except IndexError:  # another drainer took the last one
+                return
+            if self._monitoring_callback is not None:
+                await self._guarded(
+                    "monitoring",
+                    event.resource_id,
+                    self._monitoring_callback,
+                    event_type=event.event_type,
+                    source=event.source,
+                    resource_id=event.resource_id,
+                    data=event.data,
+                )
+            else:
+                await self._bus.publish(event)
+
+    def _announce_soon(self, events: Sequence[Event]) -> None:
+        """Announce from a plain method: queued on the running loop if there is one, else now."""
+        if not events or (self._monitoring_callback is None and not self._bus.subscriber_count):
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            asyncio.run(self._announce(events))
+            return
+        self._outbox.extend(events)
+        task = loop.create_task(self._drain())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    # -- registration and reading ----------------------------------------------------------
+    def register_model(
+        self,
+        model_id: str,
+        version: str,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        owner: str | None = None,
+        tags: Iterable[str] | None = None,
+        artifact_uri: str | None = None,
+        expected_latency_p95_ms: float | None = None,
+        constitutional_compliance: bool = False,
+        bias_check_passed: bool = False,
+        calibration_error: float | None = None,
+        stage: DeploymentStage | str = DeploymentStage.DEVELOPMENT,
+        metadata: Mapping[str, Any] | None = None,
+        actor: str | None = None,
+    ) -> ModelEntry:
+        """Register ``version`` of ``model_id``; raises VersionExists if it is already registered.
+
+        Registering straight into PRODUCTION passes the governance gates and
+        replaces the current production version, as a promotion does.
+        """
+        check_identifier("model_id", model_id)
+        check_identifier("version", version)
+        target = parse_stage(stage)
+        if target is DeploymentStage.ROLLBACK:
+            raise InvalidInput("stage", "a version cannot be registered in rollback")
+        fields = _check_version_fields(
+            {
+                "name": name,
+                "description": description,
+                "owner": owner,
+                "tags": tags,
+                "artifact_uri": artifact_uri,
+                "expected_latency_p95_ms": expected_latency_p95_ms,
+                "constitutional_compliance": constitutional_compliance,
+                "bias_check_passed": bias_check_passed,
+                "calibration_error": calibration_error,
+                "metadata": metadata,
+            }
+        )
+        initial = DeploymentStage.DEVELOPMENT if target is _PROD else target
+        new = NewVersion(
+            model_id=model_id,
+            version=version,
+            stage=initial,
+            trust_score=INITIAL_TRUST,
+            **fields,
+        )
+        with self._store.write() as s:
+            now = self._clock.now()
+            s.ensure_model(model_id, now)
+            entry = s.insert_version(new, now)
+            change = s.append_stage_change(
+                model_id,
+                version,
+                None,
+                initial,
+                now,
+                actor=actor,
+                reason="registered",
+                cause=ChangeCause.REGISTRATION,
+            )
+            events = [
+                s.append_event(
+                    Event.of(
+                        EventType.MODEL_REGISTERED,
+                        SOURCE,
+                        model_id,
+                        {"version": version, "stage": initial.value, "history_id": change.id},
+                        now,
+                    )
+                )
+            ]
+            if target is _PROD:
+                outcome = self._deployments.change_stage_in(
+                    s, model_id, _PROD, version, reason="registered into production", actor=actor
+                )
+                entry = outcome.entry
+                events.extend(outcome.events)
+        self._announce_soon(events)
+        return entry
+
+    def get_model(self, model_id: str, version: str | None = None) -> ModelEntry:
+        """That version, or without one the latest registered version."""
+        check_identifier("model_id", model_id)
+        with self._store.read() as s:
+            if version is None:
+                return s.latest_version(model_id)
+            return s.get_version(model_id, check_identifier("version", version))
+
+    def get_production_version(self, model_id: str) -> ModelEntry | None:
+        with self._store.read() as s:
+            return s.production_version(check_identifier("model_id", model_id))
+
+    def list_models(
+        self,
+        stage: DeploymentStage | str | None = None,
+        *,
+        model_id: str | None = None,
+        owner: str | None = None,
+        tag: str | None = None,
+        after: tuple[str, str] | None = None,
+        limit: int = 100,
+    ) -> list[ModelEntry]:
+        """Versions by model id then registration; page with ``after=(model_id, version)``."""
+        wanted = parse_stage(stage) if stage is not None else None
+        with self._store.read() as s:
+            return s.list_versions(
+                model_id=model_id, stage=wanted, owner=owner, tag=tag, after=after, limit=limit
+            )
+
+    def update_model(
+        self, model_id: str, version: str, *, actor: str | None = None, **changes: Any
+    ) -> ModelEntry:
+        """Change descriptive fields of a version (never its stage)."""
+        fields = _check_version_fields(changes)
+        if not fields:
+            raise InvalidInput("changes", "name at least one field to update")
+        with self._store.write() as s:
+            now = self._clock.now()
+            entry = s.update_version(model_id, version, fields, now)
+            data = {"version": version, "changed": sorted(fields), "actor": actor}
+            event = s.append_event(Event.of(EventType.MODEL_UPDATED, SOURCE, model_id, data, now))
+        self._announce_soon([event])
+        return entry
+
+    def update_deployment_status(
+        self,
+        model_id: str,
+        stage: DeploymentStage | str,
+        version: str | None = None,
+        *,
+        reason: str | None = None,
+        actor: str | None = None,
+        override_governance: bool = False,
+    ) -> ModelEntry:
+        """Move a version (the latest registered one when not named) to ``stage``.
+
+        Promotion to PRODUCTION passes the governance gates (GovernanceRefused
+        lists every failed gate) unless ``override_governance`` is given with a
+        reason; the version it replaces moves to ARCHIVED in the same transaction.
+        """
+        check_identifier("model_id", model_id)
+        if version is not None:
+            check_identifier("version", version)
+        check_optional_text("reason", reason)
+        outcome = self._deployments.change_stage(
+            model_id,
+            parse_stage(stage),
+            version,
+            reason=reason,
+            actor=actor,
+            override_governance=_check_bool("override_governance", override_governance),
+        )
+        self._announce_soon(outcome.events)
+        return outcome.entry
+
+    def get_stage_history(self, model_id: str) -> list[StageChange]:
+        with self._store.read() as s:
+            return s.stage_history(check_identifier("model_id", model_id))
+
+    def production_version_at(self, model_id: str, at: datetime) -> str | None:
+        """Which version was in production at instant ``at`` (naive means local time)."""
+        return production_version_at(self.get_stage_history(model_id), ensure_utc(at))
+
+    def get_timeline(
+        self, model_id: str, *, before_seq: int | None = None, limit: int = 100
+    ) -> list[Event]:
+        """The model's events, newest first."""
+        check_identifier("model_id", model_id)
+        with self._store.read() as s:
+            s.get_settings(model_id)  # raises ModelNotFound for an unknown model
+            return s.list_events(resource_id=model_id, before_seq=before_seq or 2**62, limit=limit)
+
+    # -- settings ----------------------------------------------------------------------
+    def get_model_settings(self, model_id: str) -> ModelSettings:
+        with self._store.read() as s:
+            stored = s.get_settings(check_identifier("model_id", model_id))
+        return ModelSettings.resolve(model_id, stored, self._defaults, self._default_window)
+
+    def configure_model(
+        self,
+        model_id: str,
+        *,
+        auto_remediate: bool | None = None,
+        window_minutes: int | None = None,
+        thresholds: Mapping[str, float | int | None] | None = None,
+        reset: Iterable[str] = (),
+    ) -> ModelSettings:
+        """Set per-model monitoring: auto-remediation, window and any trigger threshold.
+
+        ``reset`` names settings to return to the service-wide default.
+        """
+        check_identifier("model_id", model_id)
+        if auto_remediate is not None:
+            _check_bool("auto_remediate", auto_remediate)
+        changes: dict[str, Any] = dict(thresholds or {})
+        unknown = sorted(set(changes) - set(TriggerThresholds.names()))
+        if unknown:
+            raise InvalidInput(
+                unknown[0], f"is not a threshold; known: {', '.join(TriggerThresholds.names())}"
+            )
+        if window_minutes is not None:
+            changes["window_minutes"] = check_window_minutes(window_minutes)
+        for name in reset:
+            if name not in {*TriggerThresholds.names(), "window_minutes"}:
+                raise InvalidInput("reset", f"{name!r} is not a setting")
+            changes[name] = None
+        with self._store.write() as s:
+            now = self._clock.now()
+            current = s.get_settings(model_id)
+            merged = {**current.overrides, **changes}
+            # Validate the combination before storing anything (e.g. warning <= critical).
+            ModelSettings.resolve(
+                model_id,
+                type(current)(
+                    current.auto_remediate, {k: v for k, v in merged.items() if v is not None}
+                ),
+                self._defaults,
+                self._default_window,
+            )
+            stored = s.save_settings(
+                model_id, auto_remediate=auto_remediate, overrides=changes, at=now
+            )
+            data = {"auto_remediate": stored.auto_remediate, "overrides": dict(stored.overrides)}
+            event = s.append_event(
+                Event.of(EventType.MODEL_SETTINGS_CHANGED, SOURCE, model_id, data, now)
+            )
+        self._announce_soon([event])
+        return ModelSettings.resolve(model_id, stored, self._defaults, self._default_window)
+
+    # -- snapshots and triggers ------------------------------------------------------------
+    async def record_performance_snapshot(
+        self, snapshot: ModelPerformanceSnapshot
+    ) -> SnapshotResult:
+        """Store a snapshot, emit its monitoring event, check triggers and act on them.
+
+        Only snapshots of the production version are judged; any registered
+        version may be recorded.  Bad input raises InvalidInput and stores nothing.
+        """
+        if not isinstance(snapshot, ModelPerformanceSnapshot):
+            raise InvalidInput("snapshot", "must be a ModelPerformanceSnapshot")
+        now = self._clock.now()
+        snapshot.check_not_in_future(now, self._future_tolerance)
+        stored = await asyncio.to_thread(self._store_snapshot, snapshot, now)
+        snapshot_id, entry, settings, event, evaluation = stored
+        await self._announce([event])
+        if evaluation is None:
+            return SnapshotResult(
+                snapshot_id, snapshot.model_id, snapshot.version, judged=False, check=None
+            )
+        check = self._check_result(
+            entry, evaluation, settings.window_minutes, settings.auto_remediate
+        )
+        if evaluation.should_rollback:
+            action = await self._act(
+                entry, evaluation, settings.window_minutes, settings.auto_remediate
+            )
+            check["incident_id"] = action.incident_id
+            check["remediation"] = action.remediation
+        return SnapshotResult(
+            snapshot_id, snapshot.model_id, snapshot.version, judged=True, check=check
+        )
+
+    def _store_snapshot(
+        self, snapshot: ModelPerformanceSnapshot, now: datetime
+    ) -> tuple[int, ModelEntry, ModelSettings, Event, TriggerEvaluation | None]:
+        with self._store.write() as s:
+            entry, stored = s.get_version_with_settings(snapshot.model_id, snapshot.version)
+            snapshot_id = s.insert_snapshot(snapshot, now)
+            event = s.append_event(
+                Event.of(
+                    EventType.PERFORMANCE_SNAPSHOT,
+                    SOURCE,
+                    snapshot.model_id,
+                    snapshot.event_data(),
+                    now,
+                )
+            )
+            settings = ModelSettings.resolve(
+                snapshot.model_id, stored, self._defaults, self._default_window
+            )
+            evaluation = None
+            if entry.status is _PROD:
+                stats = s.window_stats(
+                    snapshot.model_id,
+                    snapshot.version,
+                    now - timedelta(minutes=settings.window_minutes),
+                )
+                evaluation = evaluate_triggers(
+                    stats, settings.thresholds, entry.expected_latency_p95_ms
+                )
+        return snapshot_id, entry, settings, event, evaluation
+
+    def _evaluate(
+        self, model_id: str, window_minutes: int, version: str | None
+    ) -> tuple[ModelEntry, TriggerEvaluation]:
+        """Judge ``version`` (the production version when None) over the window."""
+        with self._store.read() as s:
+            if version is None:
+                found = s.production_version(model_id)
+                if found is None:
+                    raise NoProductionVersion(model_id)
+                entry, stored = found, s.get_settings(model_id)
+            else:
+                entry, stored = s.get_version_with_settings(model_id, version)
+            settings = ModelSettings.resolve(model_id, stored, self._defaults, self._default_window)
+            stats = s.window_stats(
+                model_id, entry.version, self._clock.now() - timedelta(minutes=window_minutes)
+            )
+        return entry, evaluate_triggers(stats, settings.thresholds, entry.expected_latency_p95_ms)
+
+    @staticmethod
+    def _check_result(
+        entry: ModelEntry, evaluation: TriggerEvaluation, window_minutes: int, auto_remediate: bool
+    ) -> RollbackCheck:
+        severity = evaluation.severity
+        return RollbackCheck(
+            model_id=entry.model_id,
+            should_rollback=evaluation.should_rollback,
+            reasons=evaluation.reasons,
+            window_minutes=window_minutes,
+            auto_remediate=auto_remediate,
+            version=entry.version,
+            severity=severity.value if severity else None,
+            snapshot_count=evaluation.stats.snapshot_count,
+            metrics=evaluation.stats.to_metrics(),
+            conditions=[c.to_dict() for c in evaluation.conditions],
+            incident_id=None,
+            remediation=None,
+        )
+
+    async def check_rollback_triggers(
+        self,
+        model_id: str,
+        window_minutes: int = 10,
+        auto_remediate: bool = False,
+        *,
+        version: str | None = None,
+    ) -> RollbackCheck:
+        """The guide's rollback check.  ``auto_remediate=False`` is a dry run with no effect.
+
+        With ``auto_remediate=True`` and triggers fired: a HIGH incident, the
+        ``model_rollback`` playbook (which sets ROLLBACK and restores the last
+        stable version), then the ops team is notified.
+        """
+        check_identifier("model_id", model_id)
+        window = check_window_minutes(window_minutes)
+        act = _check_bool("auto_remediate", auto_remediate)
+        if version is not None:
+            check_identifier("version", version)
+        entry, evaluation = await asyncio.to_thread(self._evaluate, model_id, window, version)
+        result = self._check_result(entry, evaluation, window, act)
+        if act and evaluation.should_rollback:
+            if entry.status is not _PROD:
+                raise Conflict(
+                    f"version {entry.version!r} of {model_id!r} is in {entry.status.value}, "
+                    "not production; only the production version can be remediated"
+                )
+            action = await self._act(entry, evaluation, window, remediate=True)
+            result["incident_id"] = action.incident_id
+            result["remediation"] = action.remediation
+        return result
+
+    async def _act(
+        self, entry: ModelEntry, evaluation: TriggerEvaluation, window: int, remediate: bool
+    ) -> _Action:
+        """Fired triggers: the incident, then (if remediating) the playbook and the ops notice."""
+        severity = evaluation.severity or Severity.MEDIUM
+        if remediate and not severity.at_least(Severity.HIGH):
+            severity = (
+                Severity.HIGH
+            )  # an automatic rollback is a HIGH incident (the guide's step 1)
+        model_id, version = entry.model_id, entry.version
+        fired = Event.of(
+            EventType.TRIGGERS_FIRED,
+            SOURCE,
+            model_id,
+            {
+                "version": version,
+                "severity": severity.value,
+                "reasons": evaluation.reasons,
+                "window_minutes": window,
+                "auto_remediate": remediate,
+            },
+            self._clock.now(),
+        )
+        await self._announce([await asyncio.to_thread(self._append_event, fired)])
+
+        dedup_key = f"{SOURCE}:{RESOURCE_TYPE}:{model_id}:{version}:degradation"
+        stats = evaluation.stats
+        reasons_text = "\n".join(f"- {r}" for r in evaluation.reasons)
+        incident_kwargs: dict[str, Any] = {
+            "source": SOURCE,
+            "resource_type": RESOURCE_TYPE,
+            "resource_id": model_id,
+            "severity": severity,
+            "title": f"Model performance degradation detected: {entry.display_name}",
+            "description": (
+                f"Model {model_id} (v{version}) triggered rollback conditions:\n{reasons_text}"
+            ),
+            "context": {
+                "model_version": version,
+                "deploy_status": entry.status.value,
+                "reasons": evaluation.reasons,
+                "avg_error_rate": stats.avg_error_rate,
+                "avg_ood_rate": stats.avg_ood_rate,
+                "avg_latency_p95_ms": stats.avg_latency_p95_ms,
+                "avg_drift_score": stats.avg_drift_score,
+                "snapshot_count": stats.snapshot_count,
+                "window_minutes": window,
+                "dedup_key": dedup_key,
+            },
+        }
+        if self._incident_callback is not None:
+            await self._guarded("incident", model_id, self._incident_callback, **incident_kwargs)
+        else:
+            try:
+                await self._incidents.create_incident(**incident_kwargs)
+            except GraceError:
+                log.exception("could not open the incident for %s", model_id)
+        incident = await asyncio.to_thread(self._incidents.find_open, dedup_key)
+        incident_id = incident.id if incident else None
+        if not remediate:
+            return _Action(incident_id, None)
+
+        context: dict[str, Any] = {
+            "model_id": model_id,
+            "current_version": version,
+            "current_status": entry.status.value,
+            "reasons": evaluation.reasons,
+            "severity": severity.value,
+            "window_minutes": window,
+            "incident_id": incident_id,
+        }
+        remediation: dict[str, Any] = {"playbook": MODEL_ROLLBACK}
+        if self._self_healing_callback is not None:
+            ok = await self._guarded(
+                "self_healing",
+                model_id,
+                self._self_healing_callback,
+                resource_type=RESOURCE_TYPE,
+                resource_id=model_id,
+                playbook=MODEL_ROLLBACK,
+                context=context,
+            )
+            runs = await asyncio.to_thread(
+                lambda: self._engine.list_executions(model_id, playbook=MODEL_ROLLBACK, limit=1)
+            )
+            remediation["callback_succeeded"] = ok
+            if runs:
+                remediation |= _remediation_summary(runs[0].to_dict())
+        else:
+            try:
+                execution = await self._engine.execute_playbook(MODEL_ROLLBACK, context)
+                remediation |= _remediation_summary(execution.to_dict())
+            except GraceError as exc:
+                log.exception("self-healing could not start for %s", model_id)
+                remediation |= {"status": "failed", "error": exc.detail}
+        await self._notify_ops(
+            model_id, version, severity, evaluation.reasons, incident_id, remediation
+        )
+        return _Action(incident_id, remediation)
+
+    async def _notify_ops(
+        self,
+        model_id: str,
+        version: str,
+        severity: Severity,
+        reasons: list[str],
+        incident_id: int | None,
+        remediation: Mapping[str, Any],
+    ) -> None:
+        """Step 5: tell the ops team (alerting integrations read the event this writes)."""
+        data = {
+            "version": version,
+            "severity": severity.value,
+            "reasons": reasons,
+            "incident_id": incident_id,
+            "remediation": dict(remediation),
+        }
+
+        def write() -> Event:
+            with self._store.write() as s:
+                now = self._clock.now()
+                if incident_id is not None:
+                    s.append_timeline(
+                        incident_id,
+                        now,
+                        "ops_notified",
+                        f"ops team notified: remediation {remediation.get('status', 'unknown')}",
+                        actor=SOURCE,
+                        data={"remediation": dict(remediation)},
+                    )
+                return s.append_event(Event.of(EventType.OPS_NOTIFIED, SOURCE, model_id, data, now))
+
+        await self._announce([await asyncio.to_thread(write)])
+
+    def get_model_health_summary(
+        self, model_id: str, window_minutes: int | None = None
+    ) -> HealthSummary:
+        """The guide's health summary of the production version over the model's window."""
+        check_identifier("model_id", model_id)
+        window = (
+            check_window_minutes(window_minutes)
+            if window_minutes is not None
+            else self.get_model_settings(model_id).window_minutes
+        )
+        entry, evaluation = self._evaluate(model_id, window, None)
+        severity = evaluation.severity
+        return HealthSummary(
+            model_id=model_id,
+            version=entry.version,
+            status=entry.status.value,
+            deployed_at=isoformat(entry.deployed_at),
+            health_status=classify_health(evaluation).value,
+            metrics=evaluation.stats.to_metrics(),
+            window_minutes=window,
+            severity=severity.value if severity else None,
+            reasons=evaluation.reasons,
+        )
+
+    async def monitor_production_models(self, window_minutes: int = 10) -> FleetHealth:
+        """Judge every production model over the window, in one database query.
+
+        healthy: no condition fired; degraded: conditions fired at MEDIUM
+        overall; failing: HIGH or above (listed in ``issues``); no_data: fewer
+        snapshots in the window than the model's ``min_snapshots``.
+        """
+        window = check_window_minutes(window_minutes)
+        now = self._clock.now()
+
+        def read() -> list[Any]:
+            with self._store.read() as s:
+                return s.fleet_stats(now - timedelta(minutes=window))
+
+        members = await asyncio.to_thread(read)
+        counts = dict.fromkeys(FleetBucket, 0)
+        issues: list[FleetIssue] = []
+        for member in members:
+            settings = ModelSettings.resolve(
+                member.model_id, member.settings, self._defaults, self._default_window
+            )
+            evaluation = evaluate_triggers(
+                member.stats, settings.thresholds, member.expected_latency_p95_ms
+            )
+            bucket = fleet_bucket(classify_health(evaluation))
+            counts[bucket] += 1
+            if bucket is FleetBucket.FAILING:
+                severity = evaluation.severity
+                issues.append(
+                    FleetIssue(
+                        model_id=member.model_id,
+                        version=member.version,
+                        reasons=evaluation.reasons,
+                        severity=severity.value if severity else None,
+                    )
+                )
+        return FleetHealth(
+            total_models=len(members),
+            healthy=counts[FleetBucket.HEALTHY],
+            degraded=counts[FleetBucket.DEGRADED],
+            failing=counts[FleetBucket.FAILING],
+            no_data=counts[FleetBucket.NO_DATA],
+            issues=issues,
+            window_minutes=window,
+            checked_at=isoformat(now),
+        )
+
+    async def rollback(
+        self,
+        model_id: str,
+        reason: str,
+        target_version: str | None = None,
+        *,
+        actor: str | None = None,
+    ) -> RollbackResult:
+        """Roll production back to ``target_version``, or to the previous stable version."""
+        check_identifier("model_id", model_id)
+        if not isinstance(reason, str) or not reason.strip():
+            raise InvalidInput("reason", "must be a non-empty string")
+        check_optional_text("reason", reason, 1000)
+        if target_version is not None:
+            check_identifier("target_version", target_version)
+        outcome = await asyncio.to_thread(
+            lambda: self._deployments.rollback(
+                model_id, reason=reason, target_version=target_version, actor=actor
+            )
+        )
+        await self._announce(outcome.events)
+        return RollbackResult(
+            status="rolled_back",
+            model_id=model_id,
+            reason=reason,
+            target_version=outcome.to_version,
+            from_version=outcome.from_version,
+        )
+
+    @property
+    def default_thresholds(self) -> TriggerThresholds:
+        return self._defaults
+
+    def window_stats(self, model_id: str, version: str, window_minutes: int = 10) -> WindowStats:
+        """Raw window aggregates of one version (for dashboards and tests)."""
+        window = check_window_minutes(window_minutes)
+        with self._store.read() as s:
+            return s.window_stats(model_id, version, self._clock.now() - timedelta(minutes=window))
+
+
+def _remediation_summary(execution: Mapping[str, Any]) -> dict[str, Any]:
+    result = execution.get("result") or {}
+    return {
+        "execution_id": execution["id"],
+        "status": execution["status"],
+        "error": execution.get("error"),
+        "from_version": result.get("from_version"),
+        "to_version": result.get("to_version"),
+    }
+
+
+def get_registry() -> ModelRegistry:
+    """The process-wide registry, configured from settings (see :func:`grace.bootstrap.default`)."""
+    from grace.bootstrap import default  # noqa: PLC0415 - bootstrap imports this module
+
+    return default().registry

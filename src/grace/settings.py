@@ -1,0 +1,64 @@
+"""Settings: one class, read from ``GRACE_*`` environment variables by a factory, passed in.
+
+Nothing reads the environment at import time; tests build their own
+``Settings(...)`` instead of patching globals.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from grace.domain.snapshots import MAX_WINDOW_MINUTES
+from grace.domain.triggers import TriggerThresholds
+
+__all__ = ["Settings", "load_settings"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GRACE_", extra="ignore", frozen=True)
+
+    database_url: str = Field(
+        default="sqlite:///./grace.db",
+        description="SQLAlchemy URL: sqlite:///path (default) or postgresql+psycopg://...",
+    )
+    database_pool_size: int = Field(default=10, ge=1, le=200)
+    auto_migrate: bool = Field(
+        default=True, description="Bring the schema to head on start-up (under a lock)."
+    )
+    default_window_minutes: int = Field(default=10, ge=1, le=MAX_WINDOW_MINUTES)
+    callback_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
+    remediation_cooldown_minutes: float = Field(default=30.0, ge=0, le=7 * 24 * 60)
+    future_timestamp_tolerance_seconds: float = Field(default=300.0, ge=0, le=86_400)
+    log_level: str = Field(default="INFO")
+
+    # Service-wide trigger defaults; each model may override any of them.
+    error_rate_warning: float = Field(default=0.05, ge=0, le=1)
+    error_rate_critical: float = Field(default=0.10, ge=0, le=1)
+    latency_factor: float = Field(default=1.5, ge=1)
+    ood_rate: float = Field(default=0.20, ge=0, le=1)
+    input_drift: float = Field(default=0.30, ge=0)
+    min_snapshots: int = Field(default=1, ge=1)
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError(f"unknown log level {value!r}")
+        return level
+
+    def default_thresholds(self) -> TriggerThresholds:
+        return TriggerThresholds(
+            error_rate_warning=self.error_rate_warning,
+            error_rate_critical=self.error_rate_critical,
+            latency_factor=self.latency_factor,
+            ood_rate=self.ood_rate,
+            input_drift=self.input_drift,
+            min_snapshots=self.min_snapshots,
+        )
+
+
+def load_settings() -> Settings:
+    """Settings from the environment (``GRACE_DATABASE_URL`` and friends)."""
+    return Settings()
