@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
-from typing import Any, Unpack
+from typing import Any
 
 from sqlalchemy import (
     Connection,
@@ -91,7 +91,7 @@ _VERSION_FIELDS = frozenset(
 )
 
 
-AnyRow = Row[Unpack[tuple[Any, ...]]]
+AnyRow = Row[*tuple[Any, ...]]
 
 
 def _new_id(result: CursorResult[Any]) -> int:
