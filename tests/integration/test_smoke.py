@@ -20,9 +20,11 @@ async def test_degraded_production_model_is_rolled_back_to_last_stable_version(
         snapshot("fraud_detector_v3", "3.2.1", at=clock.now(), base=DEGRADED)
     )
 
-    assert result.check is not None and result.check["should_rollback"]
+    assert result.check is not None
+    assert result.check["should_rollback"]
     production = registry.get_production_version("fraud_detector_v3")
-    assert production is not None and production.version == "3.1.5"
+    assert production is not None
+    assert production.version == "3.1.5"
     assert registry.get_model("fraud_detector_v3", "3.2.1").status.value == "rollback"
     (incident,) = any_grace.incidents.list_incidents(resource_id="fraud_detector_v3")
     assert incident.severity.value == "high"
