@@ -60,10 +60,14 @@ def build(
     clock = clock or SystemClock()
     if store is None:
         engine = make_engine(settings.database_url, pool_size=settings.database_pool_size)
-        if settings.auto_migrate:
-            migrate.upgrade(engine)
-        else:
-            migrate.check(engine)
+        try:
+            if settings.auto_migrate:
+                migrate.upgrade(engine)
+            else:
+                migrate.check(engine)
+        except BaseException:
+            engine.dispose()
+            raise
         store = SqlStore(engine)
     bus = bus or EventBus(handler_timeout=settings.callback_timeout_seconds)
     deployments = Deployments(store, clock)

@@ -30,9 +30,19 @@ MAX_TITLE = 500
 
 def _json_safe(field: str, value: Mapping[str, Any]) -> dict[str, Any]:
     try:
-        return dict(json.loads(json.dumps(value, default=str)))
+        return dict(json.loads(json.dumps(value, allow_nan=False)))
     except (TypeError, ValueError) as exc:
         raise InvalidInput(field, f"must be JSON-serialisable: {exc}") from exc
+
+
+def _parse_status(value: IncidentStatus | str) -> IncidentStatus:
+    try:
+        return IncidentStatus(value)
+    except ValueError:
+        known = ", ".join(s.value for s in IncidentStatus)
+        raise InvalidInput(
+            "status", f"{value!r} is not an incident status; expected {known}"
+        ) from None
 
 
 class IncidentRegistry:
@@ -147,7 +157,7 @@ class IncidentRegistry:
         before_id: int | None = None,
         limit: int = 100,
     ) -> list[Incident]:
-        state = IncidentStatus(status) if isinstance(status, str) else status
+        state = _parse_status(status) if status is not None else None
         level = parse_severity(severity) if severity is not None else None
         with self._store.read() as s:
             return s.list_incidents(

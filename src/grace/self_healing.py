@@ -160,7 +160,7 @@ class SelfHealingEngine:
     ) -> tuple[PlaybookExecution, list[Event]]:
         with self._store.write() as s:
             now = self._clock.now()
-            if playbook.cooldown:
+            if playbook.cooldown and self.cooldown > timedelta(0):
                 s.lock_model(resource_id)
                 last = s.last_execution(
                     resource_id,

@@ -1,0 +1,69 @@
+"""The grace command: the demo, and the schema commands."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from grace.bootstrap import build
+from tests.conftest import make_settings
+
+GRACE = shutil.which("grace") or str(
+    Path(__file__).resolve().parents[2] / ".venv" / "bin" / "grace"
+)
+
+
+def _grace(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [GRACE, *args],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_demo_shows_the_incident_and_the_rollback_from_the_database(tmp_path: Path) -> None:
+    """`grace demo` registers a fleet, degrades one model, and reads the healing back."""
+    done = _grace("demo", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "monitor over 30 minutes: 5 healthy, 0 degraded, 0 failing" in out
+    assert "High error rate: 8.50%, High OOD rate: 22.00%, Input distribution drift: 0.350" in out
+    assert "production is now 3.1.5; 3.2.1 is rollback" in out
+    assert "Model performance degradation detected: Fraud Detector V3" in out
+    assert "playbook run #1 model_rollback: succeeded" in out
+    for step in ("find_previous_stable_version", "verify_rollback", "update_trust_metrics"):
+        assert step in out
+    assert "health of fraud_detector_v3 3.1.5: healthy" in out
+
+    grace = build(make_settings(f"sqlite:///{tmp_path / 'grace-demo.db'}"))
+    try:
+        production = grace.registry.get_production_version("fraud_detector_v3")
+        assert production is not None
+        assert production.version == "3.1.5"
+        assert len(grace.incidents.list_incidents()) == 1
+    finally:
+        grace.close()
+
+    again = _grace("demo", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr  # the demo database is recreated each run
+
+
+def test_db_upgrade_and_current(tmp_path: Path) -> None:
+    """`grace db upgrade` migrates the configured database; `grace db current` reports it."""
+    env = {"GRACE_DATABASE_URL": f"sqlite:///{tmp_path / 'g.db'}"}
+    before = _grace("db", "current", cwd=tmp_path, env=env)
+    assert before.returncode == 1
+    assert "grace db upgrade" in before.stdout
+    upgraded = _grace("db", "upgrade", cwd=tmp_path, env=env)
+    assert upgraded.returncode == 0, upgraded.stderr
+    after = _grace("db", "current", cwd=tmp_path, env=env)
+    assert after.returncode == 0
+    assert "(head)" in after.stdout
