@@ -90,8 +90,13 @@ def build(
         default_window_minutes=settings.default_window_minutes,
         callback_timeout=settings.callback_timeout_seconds,
         future_tolerance=timedelta(seconds=settings.future_timestamp_tolerance_seconds),
+        inline_db=_is_sqlite(store),
     )
     return Grace(settings, store, bus, clock, deployments, incidents, engine_, registry)
+
+
+def _is_sqlite(store: Store) -> bool:
+    return isinstance(store, SqlStore) and store.engine.dialect.name == "sqlite"
 
 
 _default: Grace | None = None

@@ -34,9 +34,9 @@ class FakeClock:
             return self._now
 
     def advance(self, delta: timedelta | None = None, **kwargs: float) -> datetime:
-        """Move forward by ``delta`` or by ``timedelta(**kwargs)``; returns the new now."""
+        """Move forward by ``delta`` plus ``timedelta(**kwargs)``; returns the new now."""
         with self._lock:
-            self._now += delta if delta is not None else timedelta(**kwargs)
+            self._now += (delta or timedelta()) + timedelta(**kwargs)
             return self._now
 
     def set(self, instant: datetime) -> None:

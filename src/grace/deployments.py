@@ -16,7 +16,7 @@ from grace.adapters.store import Store, StoreSession
 from grace.clock import Clock
 from grace.domain.events import Event, EventType
 from grace.domain.governance import failed_gates
-from grace.domain.history import previous_stable_version
+from grace.domain.history import needs_requalification, previous_stable_version
 from grace.domain.records import ChangeCause, ModelEntry
 from grace.domain.stages import DeploymentStage, is_allowed
 from grace.errors import (
@@ -32,6 +32,9 @@ __all__ = ["Deployments", "RollbackOutcome", "StageOutcome"]
 
 SOURCE = "model_registry"
 _PROD = DeploymentStage.PRODUCTION
+_LATCHED = (
+    "it was rolled back and has not been re-qualified through development, staging or canary"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +99,10 @@ class Deployments:
         if entry.status is stage or not is_allowed(entry.status, stage):
             raise InvalidTransition(model_id, entry.version, entry.status.value, stage.value)
         cause = ChangeCause.MANUAL
+        if stage is _PROD and needs_requalification(s.stage_history(model_id), entry.version):
+            raise InvalidTransition(
+                model_id, entry.version, entry.status.value, stage.value, _LATCHED
+            )
         if stage is _PROD:
             gates = failed_gates(entry.governance)
             if gates and not override_governance:
@@ -239,11 +246,8 @@ class Deployments:
             raise NoStableVersion(
                 f"version {target_version!r} is the current production version of {model_id!r}"
             )
-        if target.status is DeploymentStage.ROLLBACK:
-            raise NoStableVersion(
-                f"version {target_version!r} of {model_id!r} was itself rolled back; "
-                "re-qualify it through staging before it returns to production"
-            )
+        if needs_requalification(s.stage_history(model_id), target.version):
+            raise NoStableVersion(f"version {target_version!r} of {model_id!r} {_LATCHED}")
         return target
 
     def find_previous_stable(self, model_id: str) -> tuple[ModelEntry, ModelEntry]:

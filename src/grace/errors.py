@@ -142,9 +142,12 @@ class VersionExists(Conflict):
 class InvalidTransition(Conflict):
     title = "Invalid stage transition"
 
-    def __init__(self, model_id: str, version: str, from_stage: str, to_stage: str) -> None:
+    def __init__(
+        self, model_id: str, version: str, from_stage: str, to_stage: str, why: str = ""
+    ) -> None:
         super().__init__(
             f"model {model_id!r} version {version!r} cannot move from {from_stage} to {to_stage}"
+            + (f": {why}" if why else "")
         )
         self.from_stage = from_stage
         self.to_stage = to_stage

@@ -25,7 +25,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypedDict
+from typing import Any, TypedDict, TypeVar
 
 from grace.adapters.store import NewVersion, Store
 from grace.clarity import EventBus
@@ -64,6 +64,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 Callback = Callable[..., Awaitable[Any]]
+_T = TypeVar("_T")
 
 RESOURCE_TYPE = "ml_model"
 _PROD = DeploymentStage.PRODUCTION
@@ -215,6 +216,7 @@ class ModelRegistry:
         default_window_minutes: int = 10,
         callback_timeout: float = 10.0,
         future_tolerance: timedelta = timedelta(minutes=5),
+        inline_db: bool = False,
     ) -> None:
         self._store = store
         self._bus = bus
@@ -226,6 +228,9 @@ class ModelRegistry:
         self._default_window = default_window_minutes
         self._callback_timeout = callback_timeout
         self._future_tolerance = future_tolerance
+        # SQLite calls take microseconds and serialise on one writer anyway, so a thread hop
+        # costs more than it saves; a networked database is worth the hop.
+        self._inline_db = inline_db
         self._incident_callback: Callback | None = None
         self._monitoring_callback: Callback | None = None
         self._self_healing_callback: Callback | None = None
@@ -273,6 +278,12 @@ class ModelRegistry:
                 log.exception("could not record the failure of the %s callback", kind)
             return False
         return True
+
+    async def _db(self, fn: Callable[..., _T], *args: Any) -> _T:
+        """Run short database work: inline on SQLite (local, one writer), in a thread otherwise."""
+        if self._inline_db:
+            return fn(*args)
+        return await asyncio.to_thread(fn, *args)
 
     def _append_event(self, event: Event) -> Event:
         with self._store.write() as s:
@@ -563,17 +574,22 @@ class ModelRegistry:
             raise InvalidInput("snapshot", "must be a ModelPerformanceSnapshot")
         now = self._clock.now()
         snapshot.check_not_in_future(now, self._future_tolerance)
-        stored = await asyncio.to_thread(self._store_snapshot, snapshot, now)
-        snapshot_id, entry, settings, event, evaluation = stored
+        stored = await self._db(self._store_snapshot, snapshot, now)
+        snapshot_id, settings, event, evaluation = stored
         await self._announce([event])
         if evaluation is None:
             return SnapshotResult(
                 snapshot_id, snapshot.model_id, snapshot.version, judged=False, check=None
             )
         check = self._check_result(
-            entry, evaluation, settings.window_minutes, settings.auto_remediate
+            snapshot.model_id,
+            snapshot.version,
+            evaluation,
+            settings.window_minutes,
+            settings.auto_remediate,
         )
         if evaluation.should_rollback:
+            entry = await self._db(self.get_model, snapshot.model_id, snapshot.version)
             action = await self._act(
                 entry, evaluation, settings.window_minutes, settings.auto_remediate
             )
@@ -585,9 +601,10 @@ class ModelRegistry:
 
     def _store_snapshot(
         self, snapshot: ModelPerformanceSnapshot, now: datetime
-    ) -> tuple[int, ModelEntry, ModelSettings, Event, TriggerEvaluation | None]:
+    ) -> tuple[int, ModelSettings, Event, TriggerEvaluation | None]:
+        """One transaction: the snapshot, its event, and the window it completes."""
         with self._store.write() as s:
-            entry, stored = s.get_version_with_settings(snapshot.model_id, snapshot.version)
+            target = s.snapshot_target(snapshot.model_id, snapshot.version)
             snapshot_id = s.insert_snapshot(snapshot, now)
             event = s.append_event(
                 Event.of(
@@ -599,19 +616,19 @@ class ModelRegistry:
                 )
             )
             settings = ModelSettings.resolve(
-                snapshot.model_id, stored, self._defaults, self._default_window
+                snapshot.model_id, target.settings, self._defaults, self._default_window
             )
             evaluation = None
-            if entry.status is _PROD:
+            if target.stage is _PROD:
                 stats = s.window_stats(
                     snapshot.model_id,
                     snapshot.version,
                     now - timedelta(minutes=settings.window_minutes),
                 )
                 evaluation = evaluate_triggers(
-                    stats, settings.thresholds, entry.expected_latency_p95_ms
+                    stats, settings.thresholds, target.expected_latency_p95_ms
                 )
-        return snapshot_id, entry, settings, event, evaluation
+        return snapshot_id, settings, event, evaluation
 
     def _evaluate(
         self, model_id: str, window_minutes: int, version: str | None
@@ -633,16 +650,20 @@ class ModelRegistry:
 
     @staticmethod
     def _check_result(
-        entry: ModelEntry, evaluation: TriggerEvaluation, window_minutes: int, auto_remediate: bool
+        model_id: str,
+        version: str,
+        evaluation: TriggerEvaluation,
+        window_minutes: int,
+        auto_remediate: bool,
     ) -> RollbackCheck:
         severity = evaluation.severity
         return RollbackCheck(
-            model_id=entry.model_id,
+            model_id=model_id,
             should_rollback=evaluation.should_rollback,
             reasons=evaluation.reasons,
             window_minutes=window_minutes,
             auto_remediate=auto_remediate,
-            version=entry.version,
+            version=version,
             severity=severity.value if severity else None,
             snapshot_count=evaluation.stats.snapshot_count,
             metrics=evaluation.stats.to_metrics(),
@@ -670,8 +691,8 @@ class ModelRegistry:
         act = _check_bool("auto_remediate", auto_remediate)
         if version is not None:
             check_identifier("version", version)
-        entry, evaluation = await asyncio.to_thread(self._evaluate, model_id, window, version)
-        result = self._check_result(entry, evaluation, window, act)
+        entry, evaluation = await self._db(self._evaluate, model_id, window, version)
+        result = self._check_result(entry.model_id, entry.version, evaluation, window, act)
         if act and evaluation.should_rollback:
             if entry.status is not _PROD:
                 raise Conflict(

@@ -138,6 +138,18 @@ def test_rolled_back_version_cannot_return_straight_to_production(any_grace: Gra
     assert registry.update_deployment_status("m", PROD, "1").status is PROD
 
 
+def test_archiving_a_rolled_back_version_does_not_requalify_it(any_grace: Grace) -> None:
+    """ROLLBACK -> ARCHIVED -> PRODUCTION is refused; the latch holds until staging."""
+    registry = any_grace.registry
+    register(registry, "m", "1", production=True)
+    registry.update_deployment_status("m", DeploymentStage.ROLLBACK, "1")
+    registry.update_deployment_status("m", DeploymentStage.ARCHIVED, "1")
+    with pytest.raises(InvalidTransition, match="has not been re-qualified"):
+        registry.update_deployment_status("m", PROD, "1")
+    registry.update_deployment_status("m", DeploymentStage.STAGING, "1")
+    assert registry.update_deployment_status("m", PROD, "1").status is PROD
+
+
 def test_governance_refusal_names_every_failed_gate(any_grace: Grace) -> None:
     """A version failing all four gates is refused with all four named, and stays where it was."""
     registry = any_grace.registry

@@ -40,7 +40,14 @@ from grace.domain.severity import Severity
 from grace.domain.snapshots import ModelPerformanceSnapshot, WindowStats
 from grace.domain.stages import DeploymentStage
 
-__all__ = ["FleetMember", "NewIncident", "NewVersion", "Store", "StoreSession"]
+__all__ = [
+    "FleetMember",
+    "NewIncident",
+    "NewVersion",
+    "SnapshotTarget",
+    "Store",
+    "StoreSession",
+]
 
 MAX_PAGE_SIZE = 1000
 
@@ -75,6 +82,15 @@ class NewIncident:
     description: str
     context: Mapping[str, Any]
     dedup_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotTarget:
+    """What the snapshot path needs to know about the version a snapshot is for."""
+
+    stage: DeploymentStage
+    expected_latency_p95_ms: float | None
+    settings: StoredSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +179,9 @@ class StoreSession(Protocol):
         """Set the given overrides (a None value clears one back to the default)."""
 
     # -- snapshots -------------------------------------------------------------
+    def snapshot_target(self, model_id: str, version: str) -> SnapshotTarget:
+        """The version's stage, latency SLO and model settings, in one lookup (the hot path)."""
+
     def insert_snapshot(self, snapshot: ModelPerformanceSnapshot, recorded_at: datetime) -> int:
         """Store a snapshot of a registered version; returns its id."""
 

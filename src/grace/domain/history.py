@@ -13,7 +13,16 @@ from datetime import datetime
 from grace.domain.records import StageChange
 from grace.domain.stages import DeploymentStage
 
-__all__ = ["previous_stable_version", "production_version_at", "rolled_back_versions"]
+__all__ = [
+    "needs_requalification",
+    "previous_stable_version",
+    "production_version_at",
+    "rolled_back_versions",
+]
+
+_REQUALIFYING = frozenset(
+    {DeploymentStage.DEVELOPMENT, DeploymentStage.STAGING, DeploymentStage.CANARY}
+)
 
 _PROD = DeploymentStage.PRODUCTION
 
@@ -21,6 +30,23 @@ _PROD = DeploymentStage.PRODUCTION
 def rolled_back_versions(history: Sequence[StageChange]) -> set[str]:
     """Versions that were ever moved to ROLLBACK."""
     return {c.version for c in history if c.to_stage is DeploymentStage.ROLLBACK}
+
+
+def needs_requalification(history: Sequence[StageChange], version: str) -> bool:
+    """True when ``version`` was rolled back and has not been through a pre-production stage since.
+
+    This is the latch on rolled-back versions: archiving one and promoting it
+    from the archive does not count as re-qualifying it.
+    """
+    pending = False
+    for change in sorted(history, key=lambda c: c.id):
+        if change.version != version:
+            continue
+        if change.to_stage is DeploymentStage.ROLLBACK:
+            pending = True
+        elif change.to_stage in _REQUALIFYING:
+            pending = False
+    return pending
 
 
 def previous_stable_version(history: Sequence[StageChange], current_version: str) -> str | None:

@@ -28,8 +28,10 @@ _S = DeploymentStage
 # - any pre-production stage may go straight to production (the guide's Example 3
 #   promotes whatever it validated); the governance gates guard that door;
 # - production leaves only to ROLLBACK (it degraded) or ARCHIVED (it was replaced);
-# - a rolled-back version is latched: it must be re-qualified through staging or
-#   development before it can reach production again;
+# - a rolled-back version is latched: it must be re-qualified through development,
+#   staging or canary before it can reach production again (the table forbids the
+#   direct edge; grace.domain.history.needs_requalification closes the detour
+#   through ARCHIVED, which needs the version's history);
 # - an archived version may return to production, which is how a rollback restores
 #   the previous stable version and how an operator re-promotes an old release.
 ALLOWED_TRANSITIONS: dict[DeploymentStage, frozenset[DeploymentStage]] = {

@@ -142,7 +142,8 @@ def overall_severity(conditions: tuple[TriggerCondition, ...]) -> Severity | Non
 
 
 def _above(value: float | None, threshold: float) -> bool:
-    return value is not None and round(value, _PRECISION) > threshold
+    # Both sides rounded: a limit like 1.5 x 33.3 is 49.949999999999996 in binary.
+    return value is not None and round(value, _PRECISION) > round(threshold, _PRECISION)
 
 
 def evaluate_triggers(

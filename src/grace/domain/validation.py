@@ -38,7 +38,10 @@ def check_number(
     """A finite real number within the bounds, as float (bools are not numbers here)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidInput(field, f"must be a number, got {type(value).__name__}")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        raise InvalidInput(field, "is too large to be a number") from None
     if not math.isfinite(number):
         raise InvalidInput(field, f"must be a finite number, got {value!r}")
     if minimum is not None:

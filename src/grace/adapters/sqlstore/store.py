@@ -18,6 +18,7 @@ from sqlalchemy import (
     Engine,
     Row,
     and_,
+    bindparam,
     func,
     insert,
     or_,
@@ -38,7 +39,13 @@ from grace.adapters.sqlstore.schema import (
     snapshots,
     stage_changes,
 )
-from grace.adapters.store import MAX_PAGE_SIZE, FleetMember, NewIncident, NewVersion
+from grace.adapters.store import (
+    MAX_PAGE_SIZE,
+    FleetMember,
+    NewIncident,
+    NewVersion,
+    SnapshotTarget,
+)
 from grace.domain.events import Event
 from grace.domain.records import (
     ChangeCause,
@@ -73,6 +80,33 @@ _m, _v = models, model_versions
 
 _ENTRY_COLUMNS = (_m.c.model_id, *(c for c in _v.c if c.name not in {"id", "model_pk"}))
 _SETTINGS_COLUMNS = (_m.c.auto_remediate, *(_m.c[name] for name in SETTING_COLUMNS))
+
+# Statements of the snapshot path, built once: constructing a select costs more than running it.
+_BY_NAME = (_m.c.model_id == bindparam("model_id"), _v.c.version == bindparam("version"))
+_Q_VERSION_PK = select(_v.c.id).join_from(_v, _m, _v.c.model_pk == _m.c.id).where(*_BY_NAME)
+_Q_ENTRY_AND_SETTINGS = (
+    select(_v.c.id, *_ENTRY_COLUMNS, *_SETTINGS_COLUMNS)
+    .join_from(_v, _m, _v.c.model_pk == _m.c.id)
+    .where(*_BY_NAME)
+)
+_Q_SNAPSHOT_TARGET = (
+    select(_v.c.id, _v.c.stage, _v.c.expected_latency_p95_ms, *_SETTINGS_COLUMNS)
+    .join_from(_v, _m, _v.c.model_pk == _m.c.id)
+    .where(*_BY_NAME)
+)
+_WINDOW_AGGREGATES = (
+    func.count(snapshots.c.version_pk).label("n"),
+    func.avg(snapshots.c.error_rate).label("err"),
+    func.avg(snapshots.c.latency_p95_ms).label("p95"),
+    func.avg(snapshots.c.ood_rate).label("ood"),
+    func.avg(snapshots.c.input_drift_score).label("drift"),
+    func.avg(snapshots.c.accuracy).label("acc"),
+)
+_Q_WINDOW = select(*_WINDOW_AGGREGATES).where(
+    snapshots.c.version_pk == bindparam("version_pk"), snapshots.c.ts >= bindparam("since")
+)
+_INSERT_SNAPSHOT = insert(snapshots)
+_INSERT_EVENT = insert(events)
 
 _VERSION_FIELDS = frozenset(
     {
@@ -300,11 +334,7 @@ class SqlSession:
         key = (model_id, version)
         if key in self._version_pks:
             return self._version_pks[key]
-        pk = self._conn.execute(
-            select(_v.c.id)
-            .join_from(_v, _m, _v.c.model_pk == _m.c.id)
-            .where(_m.c.model_id == model_id, _v.c.version == version)
-        ).scalar()
+        pk = self._conn.execute(_Q_VERSION_PK, {"model_id": model_id, "version": version}).scalar()
         if pk is None:
             self._model_pk(model_id)
             raise VersionNotFound(model_id, version)
@@ -382,15 +412,25 @@ class SqlSession:
         self, model_id: str, version: str
     ) -> tuple[ModelEntry, StoredSettings]:
         row = self._conn.execute(
-            select(_v.c.id, *_ENTRY_COLUMNS, *_SETTINGS_COLUMNS)
-            .join_from(_v, _m, _v.c.model_pk == _m.c.id)
-            .where(_m.c.model_id == model_id, _v.c.version == version)
+            _Q_ENTRY_AND_SETTINGS, {"model_id": model_id, "version": version}
         ).first()
         if row is None:
             self._model_pk(model_id)
             raise VersionNotFound(model_id, version)
         self._version_pks[(model_id, version)] = row.id
         return _entry(row), _settings(row)
+
+    def snapshot_target(self, model_id: str, version: str) -> SnapshotTarget:
+        row = self._conn.execute(
+            _Q_SNAPSHOT_TARGET, {"model_id": model_id, "version": version}
+        ).first()
+        if row is None:
+            self._model_pk(model_id)
+            raise VersionNotFound(model_id, version)
+        self._version_pks[(model_id, version)] = row.id
+        return SnapshotTarget(
+            DeploymentStage(row.stage), row.expected_latency_p95_ms, _settings(row)
+        )
 
     def latest_version(self, model_id: str) -> ModelEntry:
         model_pk = self._model_pk(model_id)
@@ -582,7 +622,7 @@ class SqlSession:
     def insert_snapshot(self, snapshot: ModelPerformanceSnapshot, recorded_at: datetime) -> int:
         pk = self._version_pk(snapshot.model_id, snapshot.version)
         result = self._conn.execute(
-            insert(snapshots),
+            _INSERT_SNAPSHOT,
             {
                 "version_pk": pk,
                 "ts": snapshot.timestamp,
@@ -600,16 +640,8 @@ class SqlSession:
         return _new_id(result)
 
     def window_stats(self, model_id: str, version: str, since: datetime) -> WindowStats:
-        s = snapshots
         row = self._conn.execute(
-            select(
-                func.count(s.c.version_pk),
-                func.avg(s.c.error_rate),
-                func.avg(s.c.latency_p95_ms),
-                func.avg(s.c.ood_rate),
-                func.avg(s.c.input_drift_score),
-                func.avg(s.c.accuracy),
-            ).where(s.c.version_pk == self._version_pk(model_id, version), s.c.ts >= since)
+            _Q_WINDOW, {"version_pk": self._version_pk(model_id, version), "since": since}
         ).one()
         return _stats(*row)
 
@@ -621,12 +653,7 @@ class SqlSession:
                 _v.c.version,
                 _v.c.expected_latency_p95_ms,
                 *_SETTINGS_COLUMNS,
-                func.count(s.c.version_pk).label("n"),
-                func.avg(s.c.error_rate).label("err"),
-                func.avg(s.c.latency_p95_ms).label("p95"),
-                func.avg(s.c.ood_rate).label("ood"),
-                func.avg(s.c.input_drift_score).label("drift"),
-                func.avg(s.c.accuracy).label("acc"),
+                *_WINDOW_AGGREGATES,
             )
             .select_from(_v)
             .join(_m, _v.c.model_pk == _m.c.id)
@@ -649,7 +676,7 @@ class SqlSession:
     # -- events --------------------------------------------------------------------------
     def append_event(self, event: Event) -> Event:
         result = self._conn.execute(
-            insert(events),
+            _INSERT_EVENT,
             {
                 "event_id": event.event_id,
                 "event_type": event.event_type,
