@@ -32,9 +32,7 @@ __all__ = ["Deployments", "RollbackOutcome", "StageOutcome"]
 
 SOURCE = "model_registry"
 _PROD = DeploymentStage.PRODUCTION
-_LATCHED = (
-    "it was rolled back and has not been re-qualified through development, staging or canary"
-)
+_LATCHED = "it was rolled back and has not been re-qualified (development, staging or canary)"
 
 
 @dataclass(frozen=True, slots=True)
