@@ -606,15 +606,6 @@ class ModelRegistry:
         with self._store.write() as s:
             target = s.snapshot_target(snapshot.model_id, snapshot.version)
             snapshot_id = s.insert_snapshot(snapshot, now)
-            event = s.append_event(
-                Event.of(
-                    EventType.PERFORMANCE_SNAPSHOT,
-                    SOURCE,
-                    snapshot.model_id,
-                    snapshot.event_data(),
-                    now,
-                )
-            )
             settings = ModelSettings.resolve(
                 snapshot.model_id, target.settings, self._defaults, self._default_window
             )
@@ -628,6 +619,15 @@ class ModelRegistry:
                 evaluation = evaluate_triggers(
                     stats, settings.thresholds, target.expected_latency_p95_ms
                 )
+            event = s.append_event(
+                Event.of(
+                    EventType.PERFORMANCE_SNAPSHOT,
+                    SOURCE,
+                    snapshot.model_id,
+                    snapshot.event_data(),
+                    now,
+                )
+            )
         return snapshot_id, settings, event, evaluation
 
     def _evaluate(

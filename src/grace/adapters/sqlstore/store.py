@@ -23,6 +23,7 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -63,11 +64,13 @@ from grace.domain.records import (
 from grace.domain.severity import Severity
 from grace.domain.snapshots import ModelPerformanceSnapshot, WindowStats
 from grace.domain.stages import DeploymentStage
+from grace.domain.timeutil import ensure_utc
 from grace.errors import (
     ConcurrentChange,
     ExecutionNotFound,
     GraceError,
     IncidentNotFound,
+    InvalidInput,
     ModelNotFound,
     StorageError,
     VersionExists,
@@ -106,6 +109,7 @@ _Q_WINDOW = select(*_WINDOW_AGGREGATES).where(
     snapshots.c.version_pk == bindparam("version_pk"), snapshots.c.ts >= bindparam("since")
 )
 _INSERT_SNAPSHOT = insert(snapshots)
+_EVENT_LOG_LOCK = 0x67726365  # "grce": orders commits of event-writing transactions (PostgreSQL)
 _INSERT_EVENT = insert(events)
 
 _VERSION_FIELDS = frozenset(
@@ -229,8 +233,8 @@ def _step_to_json(step: StepRecord) -> dict[str, Any]:
     return {
         "name": step.name,
         "status": step.status.value,
-        "started_at": step.started_at.isoformat(),
-        "finished_at": step.finished_at.isoformat(),
+        "started_at": ensure_utc(step.started_at).isoformat(),
+        "finished_at": ensure_utc(step.finished_at).isoformat(),
         "duration_ms": step.duration_ms,
         "detail": dict(step.detail),
         "error": step.error,
@@ -241,8 +245,8 @@ def _step_from_json(doc: Mapping[str, Any]) -> StepRecord:
     return StepRecord(
         name=doc["name"],
         status=StepStatus(doc["status"]),
-        started_at=datetime.fromisoformat(doc["started_at"]),
-        finished_at=datetime.fromisoformat(doc["finished_at"]),
+        started_at=ensure_utc(datetime.fromisoformat(doc["started_at"])),
+        finished_at=ensure_utc(datetime.fromisoformat(doc["finished_at"])),
         duration_ms=float(doc.get("duration_ms", 0.0)),
         detail=dict(doc.get("detail") or {}),
         error=doc.get("error"),
@@ -291,8 +295,18 @@ class SqlStore:
             with self.engine.connect() as conn:
                 if write:
                     conn.execution_options(**{WRITE_OPTION: True})
-                with conn.begin():
-                    yield SqlSession(conn)
+                    with conn.begin():
+                        yield SqlSession(conn)
+                else:
+                    # A read never persists anything: PostgreSQL refuses writes outright,
+                    # and on both databases the transaction is rolled back at the end.
+                    transaction = conn.begin()
+                    try:
+                        if conn.dialect.name == "postgresql":
+                            conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+                        yield SqlSession(conn)
+                    finally:
+                        transaction.rollback()
         except GraceError:
             raise
         except DBAPIError as exc:
@@ -314,6 +328,7 @@ class SqlSession:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
         self._postgres = conn.dialect.name == "postgresql"
+        self._holds_event_lock = False
         self._model_pks: dict[str, int] = {}
         self._version_pks: dict[tuple[str, str], int] = {}
 
@@ -502,9 +517,9 @@ class SqlSession:
     def update_version(
         self, model_id: str, version: str, changes: Mapping[str, Any], at: datetime
     ) -> ModelEntry:
-        unknown = set(changes) - _VERSION_FIELDS
+        unknown = sorted(set(changes) - _VERSION_FIELDS)
         if unknown:
-            raise ValueError(f"not version fields: {sorted(unknown)}")
+            raise InvalidInput(unknown[0], "is not a field of a model version")
         pk = self._version_pk(model_id, version)
         values = dict(changes)
         if "tags" in values:
@@ -522,7 +537,8 @@ class SqlSession:
         if stage is DeploymentStage.PRODUCTION:
             values["deployed_at"] = at
         try:
-            self._conn.execute(update(_v).where(_v.c.id == pk).values(**values))
+            with self._conn.begin_nested():
+                self._conn.execute(update(_v).where(_v.c.id == pk).values(**values))
         except IntegrityError as exc:
             raise ConcurrentChange(
                 f"model {model_id!r} got another production version concurrently; retry"
@@ -608,9 +624,9 @@ class SqlSession:
         overrides: Mapping[str, Any],
         at: datetime,
     ) -> StoredSettings:
-        unknown = set(overrides) - set(SETTING_COLUMNS)
+        unknown = sorted(set(overrides) - set(SETTING_COLUMNS))
         if unknown:
-            raise ValueError(f"not settings: {sorted(unknown)}")
+            raise InvalidInput(unknown[0], "is not a model setting")
         pk = self._model_pk(model_id)
         values: dict[str, Any] = dict(overrides)
         if auto_remediate is not None:
@@ -675,6 +691,14 @@ class SqlSession:
 
     # -- events --------------------------------------------------------------------------
     def append_event(self, event: Event) -> Event:
+        if self._postgres and not self._holds_event_lock:
+            # A sequence hands out numbers at insert, not at commit: without this lock a
+            # transaction could commit seq N+1 while N is still in flight, and a reader
+            # following the log by seq would skip N for ever.  The lock makes event-writing
+            # transactions commit in seq order; writers append their events last to keep
+            # the time they hold it short.
+            self._conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _EVENT_LOG_LOCK})
+            self._holds_event_lock = True
         result = self._conn.execute(
             _INSERT_EVENT,
             {
