@@ -34,7 +34,13 @@ from grace.deployments import SOURCE, Deployments
 from grace.domain.events import Event, EventType
 from grace.domain.health import FleetBucket, classify_health, fleet_bucket
 from grace.domain.history import production_version_at
-from grace.domain.records import ChangeCause, ModelEntry, ModelSettings, StageChange
+from grace.domain.records import (
+    DESCRIPTIVE_FIELDS,
+    ChangeCause,
+    ModelEntry,
+    ModelSettings,
+    StageChange,
+)
 from grace.domain.severity import Severity
 from grace.domain.snapshots import ModelPerformanceSnapshot, WindowStats, check_window_minutes
 from grace.domain.stages import DeploymentStage, parse_stage
@@ -149,20 +155,6 @@ class _Action:
     remediation: dict[str, Any] | None
 
 
-_UPDATABLE = (
-    "name",
-    "description",
-    "owner",
-    "tags",
-    "artifact_uri",
-    "expected_latency_p95_ms",
-    "constitutional_compliance",
-    "bias_check_passed",
-    "calibration_error",
-    "metadata",
-)
-
-
 def _check_bool(field: str, value: object) -> bool:
     if not isinstance(value, bool):
         raise InvalidInput(field, f"must be true or false, got {value!r}")
@@ -197,7 +189,7 @@ def _check_version_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
             out[key] = check_mapping(key, value)
         else:
             raise InvalidInput(
-                key, f"is not a field that can be updated; known: {', '.join(_UPDATABLE)}"
+                key, f"is not a field that can be updated; known: {', '.join(DESCRIPTIVE_FIELDS)}"
             )
     return out
 

@@ -19,6 +19,7 @@ from grace.domain.timeutil import isoformat
 from grace.domain.triggers import TriggerThresholds
 
 __all__ = [
+    "DESCRIPTIVE_FIELDS",
     "ChangeCause",
     "ExecutionStatus",
     "Incident",
@@ -33,6 +34,21 @@ __all__ = [
     "TimelineEntry",
     "display_name",
 ]
+
+
+# The descriptive fields of a version that a user may change after registration.
+DESCRIPTIVE_FIELDS = (
+    "name",
+    "description",
+    "owner",
+    "tags",
+    "artifact_uri",
+    "expected_latency_p95_ms",
+    "constitutional_compliance",
+    "bias_check_passed",
+    "calibration_error",
+    "metadata",
+)
 
 
 def display_name(model_id: str) -> str:

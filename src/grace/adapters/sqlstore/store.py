@@ -49,6 +49,7 @@ from grace.adapters.store import (
 )
 from grace.domain.events import Event
 from grace.domain.records import (
+    DESCRIPTIVE_FIELDS,
     ChangeCause,
     ExecutionStatus,
     Incident,
@@ -112,21 +113,8 @@ _INSERT_SNAPSHOT = insert(snapshots)
 _EVENT_LOG_LOCK = 0x67726365  # "grce": orders commits of event-writing transactions (PostgreSQL)
 _INSERT_EVENT = insert(events)
 
-_VERSION_FIELDS = frozenset(
-    {
-        "name",
-        "description",
-        "owner",
-        "tags",
-        "artifact_uri",
-        "expected_latency_p95_ms",
-        "constitutional_compliance",
-        "bias_check_passed",
-        "calibration_error",
-        "trust_score",
-        "metadata",
-    }
-)
+# What update_version may set: the descriptive fields, and the trust score the playbook keeps.
+_VERSION_FIELDS = frozenset({*DESCRIPTIVE_FIELDS, "trust_score"})
 
 
 AnyRow = Row[*tuple[Any, ...]]
