@@ -66,7 +66,8 @@ class IncidentRegistry:
         """Open an incident, or add an occurrence to the unresolved one with the same dedup key.
 
         The dedup key is ``dedup_key``, else ``context['dedup_key']``, else
-        source, resource type, resource id and title together.
+        source, resource type, resource id and title together.  Returns the
+        incident without its timeline (``get_incident`` has it).
         """
         check_identifier("source", source, 100)
         check_identifier("resource_type", resource_type, 100)
@@ -108,15 +109,20 @@ class IncidentRegistry:
             event = self._event(EventType.INCIDENT_OPENED, incident, now)
         else:
             incident = s.record_occurrence(existing.id, new.severity, new.context, now)
-            message = f"occurrence {incident.occurrences}"
+            # The count and last_seen_at live on the incident; the timeline only notes a
+            # recurrence that changes something, so a long outage does not flood it.
             if incident.severity is not existing.severity:
-                message += f"; severity raised from {existing.severity} to {incident.severity}"
-            s.append_timeline(
-                incident.id, now, "occurrence", message, data={"severity": new.severity.value}
-            )
+                s.append_timeline(
+                    incident.id,
+                    now,
+                    "severity_raised",
+                    f"occurrence {incident.occurrences}: severity raised from "
+                    f"{existing.severity} to {incident.severity}",
+                    data={"severity": new.severity.value},
+                )
             event = self._event(EventType.INCIDENT_OCCURRED, incident, now)
         stored = s.append_event(event)
-        return s.get_incident(incident.id), [stored]
+        return incident, [stored]
 
     def _event(self, event_type: str, incident: Incident, at: Any) -> Event:
         return Event.of(
@@ -224,7 +230,7 @@ class IncidentRegistry:
                 now = self._clock.now()
                 s.set_incident_status(incident_id, status, actor, now)
                 s.append_timeline(incident_id, now, status.value, note or status.value, actor=actor)
-                incident = s.get_incident(incident_id)
+                incident = s.get_incident(incident_id)  # with the timeline, for the caller
                 event_type = (
                     EventType.INCIDENT_RESOLVED
                     if status is IncidentStatus.RESOLVED

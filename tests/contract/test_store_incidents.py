@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from grace.adapters.store import Store, StoreSession
+from grace.adapters.store import MAX_PAGE_SIZE, Store, StoreSession
 from grace.domain.records import Incident, IncidentStatus, TimelineEntry
 from grace.domain.severity import Severity
 from grace.errors import ConcurrentChange, GraceError
@@ -226,6 +226,19 @@ def test_timeline_comes_back_with_the_incident_in_append_order(store: Store) -> 
     assert (timeline[0].actor, dict(timeline[0].data)) == (None, {"severity": "medium"})
     assert dict(timeline[1].data) == {}
     assert timeline[2].at == at(3, microseconds=1)
+
+
+def test_a_long_timeline_comes_back_as_its_newest_entries(store: Store) -> None:
+    """Past MAX_PAGE_SIZE entries, get_incident keeps the newest ones, still oldest first."""
+    with store.write() as s:
+        incident = s.insert_incident(new_incident("long"), T0)
+        for n in range(MAX_PAGE_SIZE + 3):
+            s.append_timeline(incident.id, T0, "note", f"entry {n}")
+    with store.read() as s:
+        timeline = s.get_incident(incident.id).timeline
+    assert len(timeline) == MAX_PAGE_SIZE
+    assert timeline[0].message == "entry 3"
+    assert timeline[-1].message == f"entry {MAX_PAGE_SIZE + 2}"
 
 
 def test_list_incidents_filters_and_returns_newest_first_without_timelines(store: Store) -> None:

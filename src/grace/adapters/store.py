@@ -215,7 +215,10 @@ class StoreSession(Protocol):
     def record_occurrence(
         self, incident_id: int, severity: Severity, context: Mapping[str, Any], at: datetime
     ) -> Incident:
-        """Count another occurrence, raise the severity if higher, keep the latest context."""
+        """Count another occurrence, raise the severity if higher, keep the latest context.
+
+        Like insert_incident and set_incident_status, returns the incident without its timeline.
+        """
 
     def set_incident_status(
         self, incident_id: int, status: IncidentStatus, actor: str | None, at: datetime
@@ -233,7 +236,10 @@ class StoreSession(Protocol):
     ) -> TimelineEntry: ...
 
     def get_incident(self, incident_id: int) -> Incident:
-        """The incident with its timeline; raises IncidentNotFound."""
+        """The incident with the newest MAX_PAGE_SIZE entries of its timeline, oldest first.
+
+        Raises IncidentNotFound.
+        """
 
     def list_incidents(
         self,

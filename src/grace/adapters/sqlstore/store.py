@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -286,12 +287,9 @@ class SqlStore:
                     with conn.begin():
                         yield SqlSession(conn)
                 else:
-                    # A read never persists anything: PostgreSQL refuses writes outright,
-                    # and on both databases the transaction is rolled back at the end.
+                    # A read never persists anything: the transaction is always rolled back.
                     transaction = conn.begin()
                     try:
-                        if conn.dialect.name == "postgresql":
-                            conn.exec_driver_sql("SET TRANSACTION READ ONLY")
                         yield SqlSession(conn)
                     finally:
                         transaction.rollback()
@@ -755,12 +753,12 @@ class SqlSession:
                 )
         except IntegrityError as exc:
             raise ConcurrentChange(f"an incident is already open for {new.dedup_key!r}") from exc
-        return self.get_incident(pk)
+        return self._incident_alone(pk)
 
     def record_occurrence(
         self, incident_id: int, severity: Severity, context: Mapping[str, Any], at: datetime
     ) -> Incident:
-        current = self.get_incident(incident_id)
+        current = self._incident_alone(incident_id)
         worse = severity if severity.rank > current.severity.rank else current.severity
         self._conn.execute(
             update(incidents)
@@ -773,7 +771,7 @@ class SqlSession:
                 last_seen_at=at,
             )
         )
-        return self.get_incident(incident_id)
+        return self._incident_alone(incident_id)
 
     def set_incident_status(
         self, incident_id: int, status: IncidentStatus, actor: str | None, at: datetime
@@ -788,7 +786,7 @@ class SqlSession:
         )
         if result.rowcount == 0:
             raise IncidentNotFound(incident_id)
-        return self.get_incident(incident_id)
+        return self._incident_alone(incident_id)
 
     def append_timeline(
         self,
@@ -818,20 +816,22 @@ class SqlSession:
         )
         return TimelineEntry(entry_id, at, kind, message, actor, dict(data or {}))
 
-    def get_incident(self, incident_id: int) -> Incident:
+    def _incident_alone(self, incident_id: int) -> Incident:
         row = self._conn.execute(select(incidents).where(incidents.c.id == incident_id)).first()
         if row is None:
             raise IncidentNotFound(incident_id)
-        timeline = [
-            _timeline(r)
-            for r in self._conn.execute(
-                select(incident_timeline)
-                .where(incident_timeline.c.incident_id == incident_id)
-                .order_by(incident_timeline.c.id)
-                .limit(MAX_PAGE_SIZE)
-            )
-        ]
-        return _incident(row, timeline)
+        return _incident(row)
+
+    def get_incident(self, incident_id: int) -> Incident:
+        incident = self._incident_alone(incident_id)
+        t = incident_timeline
+        newest = self._conn.execute(
+            select(t)
+            .where(t.c.incident_id == incident_id)
+            .order_by(t.c.id.desc())
+            .limit(MAX_PAGE_SIZE)
+        ).all()
+        return replace(incident, timeline=tuple(_timeline(r) for r in reversed(newest)))
 
     def list_incidents(
         self,
