@@ -16,7 +16,7 @@ from grace.adapters.sqlstore import migrate
 from grace.adapters.sqlstore.engine import make_engine
 from grace.adapters.sqlstore.store import SqlStore
 from grace.adapters.store import Store
-from grace.clarity import EventBus
+from grace.clarity import EventBus, EventLog
 from grace.clock import Clock, SystemClock
 from grace.deployments import Deployments
 from grace.incident_registry import IncidentRegistry
@@ -24,6 +24,7 @@ from grace.model_registry import ModelRegistry
 from grace.playbooks import model_rollback_playbook
 from grace.self_healing import SelfHealingEngine
 from grace.settings import Settings, load_settings
+from grace.tokens import TokenService
 
 __all__ = ["Grace", "build", "default", "reset_default"]
 
@@ -40,6 +41,8 @@ class Grace:
     incidents: IncidentRegistry
     engine: SelfHealingEngine
     registry: ModelRegistry
+    tokens: TokenService
+    events: EventLog
     _closed: bool = field(default=False, repr=False)
 
     def close(self) -> None:
@@ -92,7 +95,19 @@ def build(
         future_tolerance=timedelta(seconds=settings.future_timestamp_tolerance_seconds),
         inline_db=_is_sqlite(store),
     )
-    return Grace(settings, store, bus, clock, deployments, incidents, engine_, registry)
+    tokens = TokenService(store, clock, cache_seconds=settings.token_cache_seconds)
+    return Grace(
+        settings,
+        store,
+        bus,
+        clock,
+        deployments,
+        incidents,
+        engine_,
+        registry,
+        tokens,
+        EventLog(store),
+    )
 
 
 def _is_sqlite(store: Store) -> bool:

@@ -18,14 +18,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
+from grace.adapters.store import Store
 from grace.domain.events import Event, EventType
 
 __all__ = [
     "Event",
     "EventBus",
+    "EventLog",
     "EventRecorder",
     "EventType",
     "Handler",
@@ -119,6 +121,37 @@ class EventBus:
             log.exception("event handler %r failed on %s", sub.handler, event.event_type)
             return 0
         return 1
+
+
+class EventLog:
+    """Reads the durable event log that the core writes with each change."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def list_events(
+        self,
+        *,
+        after_seq: int | None = None,
+        before_seq: int | None = None,
+        resource_id: str | None = None,
+        event_types: Sequence[str] | None = None,
+        limit: int = 100,
+    ) -> list[Event]:
+        """Ascending after ``after_seq``, or descending before ``before_seq``."""
+        with self._store.read() as s:
+            return s.list_events(
+                resource_id=resource_id,
+                event_types=event_types,
+                after_seq=after_seq,
+                before_seq=before_seq,
+                limit=limit,
+            )
+
+    def latest_seq(self) -> int:
+        """The position of the newest event (0 when the log is empty)."""
+        newest = self.list_events(before_seq=2**62, limit=1)
+        return newest[0].seq or 0 if newest else 0
 
 
 class EventRecorder:

@@ -10,6 +10,7 @@ import click
 
 from grace.adapters.sqlstore import migrate
 from grace.adapters.sqlstore.engine import make_engine, normalise_url
+from grace.bootstrap import build
 from grace.errors import GraceError
 from grace.settings import Settings, load_settings
 
@@ -49,6 +50,100 @@ def demo(database_url: str) -> None:
     except GraceError as exc:
         raise click.ClickException(exc.detail) from exc
     click.echo(f"\nEverything above is stored in {database_url}")
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to bind (default GRACE_HOST, 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (default GRACE_PORT, 8000).")
+@click.option("--database-url", default=None, help="Defaults to GRACE_DATABASE_URL.")
+@click.option("--workers", type=int, default=None, help="Worker processes (default 1).")
+@click.option(
+    "--insecure", is_flag=True, help="Serve without API tokens on a non-loopback address."
+)
+def serve(
+    host: str | None,
+    port: int | None,
+    database_url: str | None,
+    workers: int | None,
+    insecure: bool,
+) -> None:
+    """Run the HTTP API (FastAPI on uvicorn); migrations run first."""
+    from grace.server import serve as run  # noqa: PLC0415 - keep `grace --help` fast
+
+    updates: dict[str, object] = {
+        k: v
+        for k, v in {
+            "host": host,
+            "port": port,
+            "database_url": database_url,
+            "workers": workers,
+        }.items()
+        if v is not None
+    }
+    if insecure:
+        updates["insecure"] = True
+    settings = Settings.model_validate({**load_settings().model_dump(), **updates})
+    try:
+        run(settings)
+    except GraceError as exc:
+        raise click.ClickException(exc.detail) from exc
+
+
+@main.group()
+def tokens() -> None:
+    """API tokens: create (the secret is printed once), list, revoke."""
+
+
+@tokens.command("create")
+@click.option("--name", required=True, help="Who or what uses the token (shown as the actor).")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    required=True,
+    type=click.Choice(["read", "ingest", "write", "operate", "admin"]),
+    help="Repeat for several; admin implies all.",
+)
+@click.option("--database-url", default=None, help="Defaults to GRACE_DATABASE_URL.")
+def tokens_create(name: str, scopes: tuple[str, ...], database_url: str | None) -> None:
+    grace = build(_settings(database_url))
+    try:
+        token, secret = grace.tokens.create(name, scopes)
+    except GraceError as exc:
+        raise click.ClickException(exc.detail) from exc
+    finally:
+        grace.close()
+    click.echo(f"created token {token.token_id} for {token.name} ({', '.join(sorted(scopes))})")
+    click.echo("store this secret now; it is not shown again:")
+    click.echo(secret)
+
+
+@tokens.command("list")
+@click.option("--all", "include_revoked", is_flag=True, help="Include revoked tokens.")
+@click.option("--database-url", default=None, help="Defaults to GRACE_DATABASE_URL.")
+def tokens_list(include_revoked: bool, database_url: str | None) -> None:
+    grace = build(_settings(database_url))
+    try:
+        for token in grace.tokens.list_tokens(include_revoked=include_revoked):
+            state = "active" if token.active else "revoked"
+            scopes = ",".join(sorted(s.value for s in token.scopes))
+            click.echo(f"{token.token_id}  {token.name:<20} {scopes:<30} {state}")
+    finally:
+        grace.close()
+
+
+@tokens.command("revoke")
+@click.argument("token_id")
+@click.option("--database-url", default=None, help="Defaults to GRACE_DATABASE_URL.")
+def tokens_revoke(token_id: str, database_url: str | None) -> None:
+    grace = build(_settings(database_url))
+    try:
+        token = grace.tokens.revoke(token_id)
+    except GraceError as exc:
+        raise click.ClickException(exc.detail) from exc
+    finally:
+        grace.close()
+    click.echo(f"revoked {token.token_id} ({token.name})")
 
 
 @main.group()

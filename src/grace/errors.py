@@ -12,7 +12,8 @@ catch the same types in-process and over the wire::
     │   ├── NoProductionVersion
     │   ├── IncidentNotFound
     │   ├── ExecutionNotFound
-    │   └── PlaybookNotFound
+    │   ├── PlaybookNotFound
+    │   └── TokenNotFound
     ├── Conflict                the request is well formed but the state refuses it
     │   ├── VersionExists
     │   ├── InvalidTransition
@@ -43,8 +44,10 @@ __all__ = [
     "PlaybookNotFound",
     "SchemaMismatch",
     "StorageError",
+    "TokenNotFound",
     "VersionExists",
     "VersionNotFound",
+    "error_types",
 ]
 
 
@@ -56,6 +59,31 @@ class GraceError(Exception):
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
         self.detail = detail
+
+    @classmethod
+    def code(cls) -> str:
+        """A stable name for the error type: ``ModelNotFound`` -> ``model-not-found``."""
+        return "".join(f"-{c.lower()}" if c.isupper() else c for c in cls.__name__).lstrip("-")
+
+    @classmethod
+    def rebuild(cls, detail: str, **attributes: object) -> GraceError:
+        """The error as it was raised elsewhere (the client uses this for problem+json)."""
+        error = cls.__new__(cls)
+        GraceError.__init__(error, detail)
+        for name, value in attributes.items():
+            setattr(error, name, value)
+        return error
+
+
+def error_types() -> dict[str, type[GraceError]]:
+    """Every error type by its code."""
+    found: dict[str, type[GraceError]] = {}
+    pending: list[type[GraceError]] = [GraceError]
+    while pending:
+        kind = pending.pop()
+        found[kind.code()] = kind
+        pending.extend(kind.__subclasses__())
+    return found
 
 
 class InvalidInput(GraceError, ValueError):
@@ -122,6 +150,14 @@ class PlaybookNotFound(NotFound):
     def __init__(self, name: str, known: list[str]) -> None:
         super().__init__(f"no playbook named {name!r}; known playbooks: {', '.join(known)}")
         self.name = name
+
+
+class TokenNotFound(NotFound):
+    title = "Token not found"
+
+    def __init__(self, token_id: str) -> None:
+        super().__init__(f"no API token {token_id!r}")
+        self.token_id = token_id
 
 
 class Conflict(GraceError):

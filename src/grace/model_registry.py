@@ -54,7 +54,14 @@ from grace.domain.validation import (
     check_optional_text,
     check_tags,
 )
-from grace.errors import Conflict, GraceError, InvalidInput, NoProductionVersion
+from grace.errors import (
+    Conflict,
+    GraceError,
+    InvalidInput,
+    ModelNotFound,
+    NoProductionVersion,
+    VersionNotFound,
+)
 from grace.incident_registry import IncidentRegistry
 from grace.playbooks import MODEL_ROLLBACK
 from grace.self_healing import SelfHealingEngine
@@ -146,6 +153,47 @@ class SnapshotResult:
             "version": self.version,
             "judged": self.judged,
             "check": dict(self.check) if self.check is not None else None,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class BatchItem:
+    """One snapshot of a batch: stored with an id, or refused with the reason."""
+
+    index: int
+    snapshot_id: int | None
+    error: GraceError | None
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.error is None:
+            return {"index": self.index, "status": "stored", "snapshot_id": self.snapshot_id}
+        return {
+            "index": self.index,
+            "status": "refused",
+            "field": getattr(self.error, "field", None),
+            "detail": self.error.detail,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    items: list[BatchItem]
+    checks: list[RollbackCheck]
+
+    @property
+    def stored(self) -> int:
+        return sum(1 for item in self.items if item.error is None)
+
+    @property
+    def refused(self) -> int:
+        return len(self.items) - self.stored
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "stored": self.stored,
+            "refused": self.refused,
+            "items": [item.to_dict() for item in self.items],
+            "checks": [dict(c) for c in self.checks],
         }
 
 
@@ -663,6 +711,106 @@ class ModelRegistry:
             incident_id=None,
             remediation=None,
         )
+
+    async def record_performance_snapshots(
+        self, batch: Sequence[ModelPerformanceSnapshot]
+    ) -> BatchResult:
+        """Record many snapshots in one transaction; each is stored or refused on its own.
+
+        Triggers are then checked once per production version the batch touched,
+        over its window as it stands after the whole batch, and acted on as for a
+        single snapshot.  A refusal (unknown model or version, a timestamp in the
+        future) names the field and stores nothing for that item.
+        """
+        now = self._clock.now()
+        outcomes: list[GraceError | None] = [None] * len(batch)
+        for index, snapshot in enumerate(batch):
+            if not isinstance(snapshot, ModelPerformanceSnapshot):
+                outcomes[index] = InvalidInput("snapshot", "must be a ModelPerformanceSnapshot")
+                continue
+            try:
+                snapshot.check_not_in_future(now, self._future_tolerance)
+            except InvalidInput as exc:
+                outcomes[index] = exc
+        stored = await self._db(self._store_batch, batch, outcomes, now)
+        ids, settings_of, events, evaluations = stored
+        await self._announce(events)
+        checks: list[RollbackCheck] = []
+        for (model_id, version), evaluation in evaluations.items():
+            settings = settings_of[(model_id, version)]
+            check = self._check_result(
+                model_id, version, evaluation, settings.window_minutes, settings.auto_remediate
+            )
+            if evaluation.should_rollback:
+                entry = await self._db(self.get_model, model_id, version)
+                action = await self._act(
+                    entry, evaluation, settings.window_minutes, settings.auto_remediate
+                )
+                check["incident_id"] = action.incident_id
+                check["remediation"] = action.remediation
+            checks.append(check)
+        items = [BatchItem(index, ids.get(index), outcomes[index]) for index in range(len(batch))]
+        return BatchResult(items, checks)
+
+    def _store_batch(
+        self,
+        batch: Sequence[ModelPerformanceSnapshot],
+        outcomes: list[GraceError | None],
+        now: datetime,
+    ) -> tuple[
+        dict[int, int],
+        dict[tuple[str, str], ModelSettings],
+        list[Event],
+        dict[tuple[str, str], TriggerEvaluation],
+    ]:
+        with self._store.write() as s:
+            positions: dict[tuple[str, str], list[int]] = {}
+            for i, b in enumerate(batch):
+                if outcomes[i] is None:
+                    positions.setdefault((b.model_id, b.version), []).append(i)
+            targets = s.snapshot_targets(positions)
+            for model_id, version in sorted(set(positions) - set(targets)):
+                problem: GraceError = VersionNotFound(model_id, version)
+                try:
+                    s.get_settings(model_id)
+                except ModelNotFound as missing:
+                    problem = missing
+                for i in positions[(model_id, version)]:
+                    outcomes[i] = problem
+            accepted = [i for i in range(len(batch)) if outcomes[i] is None]
+            ids = s.insert_snapshots([batch[i] for i in accepted], now)
+            settings_of = {
+                pair: ModelSettings.resolve(
+                    pair[0], t.settings, self._defaults, self._default_window
+                )
+                for pair, t in targets.items()
+            }
+            judged = [p for p, t in targets.items() if t.stage is _PROD]
+            by_window: dict[int, list[tuple[str, str]]] = {}
+            for pair in judged:
+                by_window.setdefault(settings_of[pair].window_minutes, []).append(pair)
+            evaluations: dict[tuple[str, str], TriggerEvaluation] = {}
+            for window, pairs in by_window.items():
+                stats = s.window_stats_many(pairs, now - timedelta(minutes=window))
+                for pair in pairs:
+                    evaluations[pair] = evaluate_triggers(
+                        stats[pair],
+                        settings_of[pair].thresholds,
+                        targets[pair].expected_latency_p95_ms,
+                    )
+            events = s.append_events(
+                [
+                    Event.of(
+                        EventType.PERFORMANCE_SNAPSHOT,
+                        SOURCE,
+                        batch[i].model_id,
+                        batch[i].event_data(),
+                        now,
+                    )
+                    for i in accepted
+                ]
+            )
+        return dict(zip(accepted, ids, strict=True)), settings_of, events, evaluations
 
     async def check_rollback_triggers(
         self,

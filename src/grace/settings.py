@@ -32,6 +32,18 @@ class Settings(BaseSettings):
     future_timestamp_tolerance_seconds: float = Field(default=300.0, ge=0, le=86_400)
     log_level: str = Field(default="INFO")
 
+    # The HTTP service (`grace serve`).
+    host: str = Field(default="127.0.0.1", description="Address `grace serve` binds to.")
+    port: int = Field(default=8000, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+    insecure: bool = Field(
+        default=False,
+        description="Allow serving without any API token on a non-loopback address.",
+    )
+    max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024, le=1024**3)
+    max_batch_snapshots: int = Field(default=50_000, ge=1, le=1_000_000)
+    token_cache_seconds: float = Field(default=2.0, ge=0, le=300)
+
     # Service-wide trigger defaults; each model may override any of them.
     error_rate_warning: float = Field(default=0.05, ge=0, le=1)
     error_rate_critical: float = Field(default=0.10, ge=0, le=1)

@@ -17,7 +17,7 @@ when the model is not registered; every method that names a version raises
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -39,6 +39,7 @@ from grace.domain.records import (
 from grace.domain.severity import Severity
 from grace.domain.snapshots import ModelPerformanceSnapshot, WindowStats
 from grace.domain.stages import DeploymentStage
+from grace.domain.tokens import ApiToken, Scope
 
 __all__ = [
     "FleetMember",
@@ -182,11 +183,26 @@ class StoreSession(Protocol):
     def snapshot_target(self, model_id: str, version: str) -> SnapshotTarget:
         """The version's stage, latency SLO and model settings, in one lookup (the hot path)."""
 
+    def snapshot_targets(
+        self, pairs: Collection[tuple[str, str]]
+    ) -> dict[tuple[str, str], SnapshotTarget]:
+        """snapshot_target for many (model_id, version) pairs; unknown pairs are left out."""
+
     def insert_snapshot(self, snapshot: ModelPerformanceSnapshot, recorded_at: datetime) -> int:
         """Store a snapshot of a registered version; returns its id."""
 
+    def insert_snapshots(
+        self, batch: Sequence[ModelPerformanceSnapshot], recorded_at: datetime
+    ) -> list[int]:
+        """Store many snapshots of registered versions at once; returns their ids in order."""
+
     def window_stats(self, model_id: str, version: str, since: datetime) -> WindowStats:
         """Aggregates of the version's snapshots with timestamp >= ``since``, computed in SQL."""
+
+    def window_stats_many(
+        self, pairs: Collection[tuple[str, str]], since: datetime
+    ) -> dict[tuple[str, str], WindowStats]:
+        """window_stats of several versions in one query."""
 
     def fleet_stats(self, since: datetime) -> list[FleetMember]:
         """Every production version with its window aggregates, in one query."""
@@ -194,6 +210,9 @@ class StoreSession(Protocol):
     # -- events ----------------------------------------------------------------
     def append_event(self, event: Event) -> Event:
         """Append to the event log; returns the event with its ``seq``."""
+
+    def append_events(self, batch: Sequence[Event]) -> list[Event]:
+        """Append many events in order; returns them with their ``seq``."""
 
     def list_events(
         self,
@@ -288,6 +307,24 @@ class StoreSession(Protocol):
         limit: int = 100,
     ) -> list[PlaybookExecution]:
         """Newest first."""
+
+    # -- API tokens ------------------------------------------------------------------------
+    def insert_token(
+        self, token_id: str, name: str, secret_hash: str, scopes: frozenset[Scope], at: datetime
+    ) -> ApiToken: ...
+
+    def get_token_secret(self, token_id: str) -> tuple[ApiToken, str] | None:
+        """The token and its stored secret hash, or None for an unknown id."""
+
+    def list_tokens(self, *, include_revoked: bool = False) -> list[ApiToken]: ...
+
+    def revoke_token(self, token_id: str, at: datetime) -> ApiToken:
+        """Revoke (idempotent); raises TokenNotFound."""
+
+    def count_active_tokens(self) -> int: ...
+
+    def touch_token(self, token_id: str, at: datetime) -> None:
+        """Record that the token was just used."""
 
     def last_execution(
         self,

@@ -23,6 +23,7 @@ from sqlalchemy import (
 from grace.adapters.sqlstore.types import JSONDoc, UTCDateTime
 
 __all__ = [
+    "api_tokens",
     "events",
     "incident_timeline",
     "incidents",
@@ -228,4 +229,17 @@ playbook_executions = Table(
     Column("started_at", UTCDateTime(), nullable=False),
     Column("finished_at", UTCDateTime(), nullable=True),
     Index("ix_playbook_executions_resource_id_id", "resource_id", "id"),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", _BigId, primary_key=True, autoincrement=True),
+    Column("token_id", String(32), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("secret_hash", String(128), nullable=False),
+    Column("scopes", JSONDoc, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("revoked_at", UTCDateTime(), nullable=True),
+    Column("last_used_at", UTCDateTime(), nullable=True),
 )

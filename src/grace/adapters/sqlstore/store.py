@@ -7,7 +7,7 @@ violations become the package's Conflict types, anything else a StorageError.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from datetime import datetime
@@ -25,6 +25,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    tuple_,
     update,
 )
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -32,6 +33,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from grace.adapters.sqlstore.engine import WRITE_OPTION
 from grace.adapters.sqlstore.schema import (
     SETTING_COLUMNS,
+    api_tokens,
     events,
     incident_timeline,
     incidents,
@@ -67,6 +69,7 @@ from grace.domain.severity import Severity
 from grace.domain.snapshots import ModelPerformanceSnapshot, WindowStats
 from grace.domain.stages import DeploymentStage
 from grace.domain.timeutil import ensure_utc
+from grace.domain.tokens import ApiToken, Scope
 from grace.errors import (
     ConcurrentChange,
     ExecutionNotFound,
@@ -75,6 +78,7 @@ from grace.errors import (
     InvalidInput,
     ModelNotFound,
     StorageError,
+    TokenNotFound,
     VersionExists,
     VersionNotFound,
 )
@@ -111,6 +115,7 @@ _Q_WINDOW = select(*_WINDOW_AGGREGATES).where(
     snapshots.c.version_pk == bindparam("version_pk"), snapshots.c.ts >= bindparam("since")
 )
 _INSERT_SNAPSHOT = insert(snapshots)
+_CHUNK = 500  # keys per IN (...) list: well under every driver's parameter limit
 _EVENT_LOG_LOCK = 0x67726365  # "grce": orders commits of event-writing transactions (PostgreSQL)
 _INSERT_EVENT = insert(events)
 
@@ -257,6 +262,29 @@ def _execution(row: AnyRow) -> PlaybookExecution:
         started_at=r["started_at"],
         finished_at=r["finished_at"],
     )
+
+
+def _token(row: AnyRow) -> ApiToken:
+    r = row._mapping
+    return ApiToken(
+        token_id=r["token_id"],
+        name=r["name"],
+        scopes=frozenset(Scope(v) for v in r["scopes"] or ()),
+        created_at=r["created_at"],
+        revoked_at=r["revoked_at"],
+        last_used_at=r["last_used_at"],
+    )
+
+
+def _event_params(event: Event) -> dict[str, Any]:
+    return {
+        "event_id": event.event_id,
+        "event_type": event.event_type,
+        "source": event.source,
+        "resource_id": event.resource_id,
+        "occurred_at": event.timestamp,
+        "payload": dict(event.payload),
+    }
 
 
 def _event(row: AnyRow) -> Event:
@@ -621,24 +649,59 @@ class SqlSession:
         return self.get_settings(model_id)
 
     # -- snapshots -----------------------------------------------------------------------
-    def insert_snapshot(self, snapshot: ModelPerformanceSnapshot, recorded_at: datetime) -> int:
-        pk = self._version_pk(snapshot.model_id, snapshot.version)
-        result = self._conn.execute(
-            _INSERT_SNAPSHOT,
-            {
-                "version_pk": pk,
-                "ts": snapshot.timestamp,
-                "recorded_at": recorded_at,
-                "latency_p50_ms": snapshot.latency_p50_ms,
-                "latency_p95_ms": snapshot.latency_p95_ms,
-                "latency_p99_ms": snapshot.latency_p99_ms,
-                "requests_per_second": snapshot.requests_per_second,
-                "error_rate": snapshot.error_rate,
-                "ood_rate": snapshot.ood_rate,
-                "input_drift_score": snapshot.input_drift_score,
-                "accuracy": snapshot.accuracy,
-            },
+    def snapshot_targets(
+        self, pairs: Collection[tuple[str, str]]
+    ) -> dict[tuple[str, str], SnapshotTarget]:
+        found: dict[tuple[str, str], SnapshotTarget] = {}
+        wanted = sorted(set(pairs))
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
+            query = (
+                select(
+                    _m.c.model_id, _v.c.version, _v.c.id, _v.c.stage, _v.c.expected_latency_p95_ms
+                )
+                .add_columns(*_SETTINGS_COLUMNS)
+                .join_from(_v, _m, _v.c.model_pk == _m.c.id)
+                .where(tuple_(_m.c.model_id, _v.c.version).in_(chunk))
+            )
+            for row in self._conn.execute(query):
+                key = (row.model_id, row.version)
+                self._version_pks[key] = row.id
+                found[key] = SnapshotTarget(
+                    DeploymentStage(row.stage), row.expected_latency_p95_ms, _settings(row)
+                )
+        return found
+
+    def insert_snapshots(
+        self, batch: Sequence[ModelPerformanceSnapshot], recorded_at: datetime
+    ) -> list[int]:
+        if not batch:
+            return []
+        params = [self._snapshot_params(s, recorded_at) for s in batch]
+        rows = self._conn.execute(
+            _INSERT_SNAPSHOT.returning(snapshots.c.id, sort_by_parameter_order=True), params
         )
+        return [int(r[0]) for r in rows]
+
+    def _snapshot_params(
+        self, snapshot: ModelPerformanceSnapshot, recorded_at: datetime
+    ) -> dict[str, Any]:
+        return {
+            "version_pk": self._version_pk(snapshot.model_id, snapshot.version),
+            "ts": snapshot.timestamp,
+            "recorded_at": recorded_at,
+            "latency_p50_ms": snapshot.latency_p50_ms,
+            "latency_p95_ms": snapshot.latency_p95_ms,
+            "latency_p99_ms": snapshot.latency_p99_ms,
+            "requests_per_second": snapshot.requests_per_second,
+            "error_rate": snapshot.error_rate,
+            "ood_rate": snapshot.ood_rate,
+            "input_drift_score": snapshot.input_drift_score,
+            "accuracy": snapshot.accuracy,
+        }
+
+    def insert_snapshot(self, snapshot: ModelPerformanceSnapshot, recorded_at: datetime) -> int:
+        result = self._conn.execute(_INSERT_SNAPSHOT, self._snapshot_params(snapshot, recorded_at))
         return _new_id(result)
 
     def window_stats(self, model_id: str, version: str, since: datetime) -> WindowStats:
@@ -646,6 +709,25 @@ class SqlSession:
             _Q_WINDOW, {"version_pk": self._version_pk(model_id, version), "since": since}
         ).one()
         return _stats(*row)
+
+    def window_stats_many(
+        self, pairs: Collection[tuple[str, str]], since: datetime
+    ) -> dict[tuple[str, str], WindowStats]:
+        by_pk = {self._version_pk(m, v): (m, v) for m, v in set(pairs)}
+        stats = dict.fromkeys(by_pk.values(), WindowStats())
+        keys = sorted(by_pk)
+        s = snapshots
+        for start in range(0, len(keys), _CHUNK):
+            query = (
+                select(s.c.version_pk, *_WINDOW_AGGREGATES)
+                .where(s.c.version_pk.in_(keys[start : start + _CHUNK]), s.c.ts >= since)
+                .group_by(s.c.version_pk)
+            )
+            for row in self._conn.execute(query):
+                stats[by_pk[row.version_pk]] = _stats(
+                    row.n, row.err, row.p95, row.ood, row.drift, row.acc
+                )
+        return stats
 
     def fleet_stats(self, since: datetime) -> list[FleetMember]:
         s = snapshots
@@ -676,7 +758,17 @@ class SqlSession:
         ]
 
     # -- events --------------------------------------------------------------------------
-    def append_event(self, event: Event) -> Event:
+    def append_events(self, batch: Sequence[Event]) -> list[Event]:
+        if not batch:
+            return []
+        self._lock_event_log()
+        rows = self._conn.execute(
+            _INSERT_EVENT.returning(events.c.seq, sort_by_parameter_order=True),
+            [_event_params(e) for e in batch],
+        )
+        return [event.stored(int(row[0])) for event, row in zip(batch, rows, strict=True)]
+
+    def _lock_event_log(self) -> None:
         if self._postgres and not self._holds_event_lock:
             # A sequence hands out numbers at insert, not at commit: without this lock a
             # transaction could commit seq N+1 while N is still in flight, and a reader
@@ -685,17 +777,10 @@ class SqlSession:
             # the time they hold it short.
             self._conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _EVENT_LOG_LOCK})
             self._holds_event_lock = True
-        result = self._conn.execute(
-            _INSERT_EVENT,
-            {
-                "event_id": event.event_id,
-                "event_type": event.event_type,
-                "source": event.source,
-                "resource_id": event.resource_id,
-                "occurred_at": event.timestamp,
-                "payload": dict(event.payload),
-            },
-        )
+
+    def append_event(self, event: Event) -> Event:
+        self._lock_event_log()
+        result = self._conn.execute(_INSERT_EVENT, _event_params(event))
         return event.stored(_new_id(result))
 
     def list_events(
@@ -964,3 +1049,58 @@ class SqlSession:
             .limit(1)
         ).first()
         return _execution(row) if row else None
+
+    # -- API tokens ------------------------------------------------------------------------------
+    def insert_token(
+        self, token_id: str, name: str, secret_hash: str, scopes: frozenset[Scope], at: datetime
+    ) -> ApiToken:
+        self._conn.execute(
+            insert(api_tokens).values(
+                token_id=token_id,
+                name=name,
+                secret_hash=secret_hash,
+                scopes=sorted(s.value for s in scopes),
+                created_at=at,
+            )
+        )
+        found = self.get_token_secret(token_id)
+        if found is None:  # pragma: no cover - just inserted
+            raise TokenNotFound(token_id)
+        return found[0]
+
+    def get_token_secret(self, token_id: str) -> tuple[ApiToken, str] | None:
+        row = self._conn.execute(
+            select(api_tokens).where(api_tokens.c.token_id == token_id)
+        ).first()
+        if row is None:
+            return None
+        return _token(row), str(row.secret_hash)
+
+    def list_tokens(self, *, include_revoked: bool = False) -> list[ApiToken]:
+        query = select(api_tokens).order_by(api_tokens.c.id).limit(MAX_PAGE_SIZE)
+        if not include_revoked:
+            query = query.where(api_tokens.c.revoked_at.is_(None))
+        return [_token(r) for r in self._conn.execute(query)]
+
+    def revoke_token(self, token_id: str, at: datetime) -> ApiToken:
+        self._conn.execute(
+            update(api_tokens)
+            .where(api_tokens.c.token_id == token_id, api_tokens.c.revoked_at.is_(None))
+            .values(revoked_at=at)
+        )
+        found = self.get_token_secret(token_id)
+        if found is None:
+            raise TokenNotFound(token_id)
+        return found[0]
+
+    def count_active_tokens(self) -> int:
+        return int(
+            self._conn.execute(
+                select(func.count()).where(api_tokens.c.revoked_at.is_(None))
+            ).scalar_one()
+        )
+
+    def touch_token(self, token_id: str, at: datetime) -> None:
+        self._conn.execute(
+            update(api_tokens).where(api_tokens.c.token_id == token_id).values(last_used_at=at)
+        )

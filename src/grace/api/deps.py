@@ -1,0 +1,127 @@
+"""Dependencies shared by the routes: the wired Grace, and who is calling with which scopes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from grace.api.problems import Forbidden, Unauthorized
+from grace.bootstrap import Grace
+from grace.clarity import EventBus
+from grace.domain.tokens import Scope, allows
+from grace.incident_registry import IncidentRegistry
+from grace.model_registry import ModelRegistry
+from grace.self_healing import SelfHealingEngine
+
+__all__ = [
+    "Admin",
+    "ApiContext",
+    "Authorizer",
+    "BusDep",
+    "Caller",
+    "EngineDep",
+    "GraceDep",
+    "IncidentsDep",
+    "Ingester",
+    "Operator",
+    "Reader",
+    "RegistryDep",
+    "Writer",
+    "require",
+]
+
+_bearer = HTTPBearer(auto_error=False, description="An API token: `grc_<id>_<secret>`.")
+
+
+@dataclass(frozen=True)
+class ApiContext:
+    """What the app is serving, kept on ``app.state.api``."""
+
+    grace: Grace
+    #: With no active token at all, may requests go through unauthenticated?  Only when the
+    #: service listens on loopback, or was started with --insecure.
+    allow_open: bool
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who made the request: a token's name, or ``anonymous`` when the service runs open."""
+
+    name: str
+    scopes: frozenset[Scope]
+
+    def may(self, scope: Scope) -> bool:
+        return allows(self.scopes, scope)
+
+
+def _api(request: Request) -> ApiContext:
+    api: ApiContext = request.app.state.api
+    return api
+
+
+class Authorizer:
+    """The dependency that guards one route with one scope (tests find it on every route)."""
+
+    def __init__(self, scope: Scope) -> None:
+        self.scope = scope
+
+    async def __call__(
+        self,
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+    ) -> Caller:
+        api = _api(request)
+        tokens = api.grace.tokens
+        if credentials is None:
+            if api.allow_open and not tokens.any_active():
+                return Caller("anonymous", frozenset(Scope))
+            raise Unauthorized(
+                "this service requires an API token: send `Authorization: Bearer <token>` "
+                "(create one with `grace tokens create`)"
+            )
+        token = tokens.verify(credentials.credentials)
+        if token is None:
+            raise Unauthorized("the API token is not valid or has been revoked")
+        if not allows(token.scopes, self.scope):
+            held = ", ".join(sorted(s.value for s in token.scopes))
+            raise Forbidden(f"this needs the {self.scope.value!r} scope; the token has: {held}")
+        return Caller(token.name, token.scopes)
+
+
+def require(scope: Scope) -> Authorizer:
+    return Authorizer(scope)
+
+
+async def _grace(request: Request) -> Grace:
+    return _api(request).grace
+
+
+async def _registry(request: Request) -> ModelRegistry:
+    return _api(request).grace.registry
+
+
+async def _incidents(request: Request) -> IncidentRegistry:
+    return _api(request).grace.incidents
+
+
+async def _engine(request: Request) -> SelfHealingEngine:
+    return _api(request).grace.engine
+
+
+async def _bus(request: Request) -> EventBus:
+    return _api(request).grace.bus
+
+
+GraceDep = Annotated[Grace, Depends(_grace)]
+RegistryDep = Annotated[ModelRegistry, Depends(_registry)]
+IncidentsDep = Annotated[IncidentRegistry, Depends(_incidents)]
+EngineDep = Annotated[SelfHealingEngine, Depends(_engine)]
+BusDep = Annotated[EventBus, Depends(_bus)]
+Reader = Annotated[Caller, Depends(require(Scope.READ))]
+Ingester = Annotated[Caller, Depends(require(Scope.INGEST))]
+Writer = Annotated[Caller, Depends(require(Scope.WRITE))]
+Operator = Annotated[Caller, Depends(require(Scope.OPERATE))]
+Admin = Annotated[Caller, Depends(require(Scope.ADMIN))]

@@ -1,0 +1,155 @@
+"""RFC 9457 problem details: every error the API returns, mapped from exception types here, once.
+
+Routes never build error responses; they let the core's exceptions (and the
+few of the HTTP layer's own) propagate, and this table decides the status.
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from grace.errors import (
+    Conflict,
+    GovernanceRefused,
+    GraceError,
+    InvalidInput,
+    ModelNotFound,
+    NotFound,
+    StorageError,
+    VersionNotFound,
+)
+
+__all__ = [
+    "PROBLEM_JSON",
+    "ApiProblem",
+    "Forbidden",
+    "PayloadTooLarge",
+    "Unauthorized",
+    "install",
+    "problem_response",
+]
+
+log = logging.getLogger(__name__)
+PROBLEM_JSON = "application/problem+json"
+
+
+class ApiProblem(Exception):
+    """An error of the HTTP layer itself (authentication, size limits)."""
+
+    status = 400
+    title = "Bad request"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class Unauthorized(ApiProblem):
+    status = 401
+    title = "Unauthorized"
+
+
+class Forbidden(ApiProblem):
+    status = 403
+    title = "Forbidden"
+
+
+class PayloadTooLarge(ApiProblem):
+    status = 413
+    title = "Payload too large"
+
+
+# The status of each kind of error; most specific first, the first matching row decides.
+# The problem's type names the exact error class, so the client can raise the same one.
+_STATUS: tuple[tuple[type[GraceError], int], ...] = (
+    (InvalidInput, 422),
+    (NotFound, 404),
+    (Conflict, 409),  # GovernanceRefused among them, with its failed_gates
+    (StorageError, 503),
+    (GraceError, 400),
+)
+
+
+def _slug(title: str) -> str:
+    return title.lower().replace(" ", "-")
+
+
+def problem_response(
+    status: int, title: str, detail: str, *, slug: str | None = None, **extra: Any
+) -> JSONResponse:
+    body = {
+        "type": f"urn:grace:problem:{slug or _slug(title)}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        **{k: v for k, v in extra.items() if v is not None},
+    }
+    headers = {"WWW-Authenticate": 'Bearer realm="grace"'} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def grace_error_response(exc: GraceError) -> JSONResponse:
+    slug = type(exc).code()
+    for kind, status in _STATUS:
+        if isinstance(exc, kind):
+            extra: dict[str, Any] = {}
+            if isinstance(exc, InvalidInput):
+                extra["field"] = exc.field
+            elif isinstance(exc, ModelNotFound):
+                extra["field"] = "model_id"
+            elif isinstance(exc, VersionNotFound):
+                extra["field"] = "version"
+            if isinstance(exc, GovernanceRefused):
+                extra["failed_gates"] = exc.failed_gates
+            return problem_response(status, exc.title, exc.detail, slug=slug, **extra)
+    raise AssertionError("GraceError is the last row")  # pragma: no cover
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    parts = [str(p) for p in loc if p not in {"body", "query", "path", "header"}]
+    return ".".join(parts) or "body"
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers on ``app``."""
+
+    @app.exception_handler(GraceError)
+    async def _grace(_: Request, exc: GraceError) -> JSONResponse:
+        return grace_error_response(exc)
+
+    @app.exception_handler(ApiProblem)
+    async def _api(_: Request, exc: ApiProblem) -> JSONResponse:
+        return problem_response(exc.status, exc.title, exc.detail)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"field": _location(tuple(e.get("loc", ()))), "detail": str(e.get("msg", ""))}
+            for e in exc.errors()
+        ]
+        first = errors[0] if errors else {"field": "body", "detail": "invalid request"}
+        return problem_response(
+            422,
+            "Invalid input",
+            f"{first['field']}: {first['detail']}",
+            slug="invalid-input",
+            field=first["field"],
+            errors=errors,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        title = HTTPStatus(exc.status_code).phrase
+        return problem_response(exc.status_code, title, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+        return problem_response(500, "Internal server error", "an unexpected error occurred")

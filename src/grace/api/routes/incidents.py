@@ -1,0 +1,75 @@
+"""Incidents: list, read with timeline, acknowledge, resolve, annotate."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from grace.api.deps import IncidentsDep, Operator, Reader
+from grace.api.schemas import IncidentActionIn, IncidentOut, IncidentPage, NoteIn, TimelineEntryOut
+from grace.domain.records import IncidentStatus
+from grace.domain.severity import Severity
+
+router = APIRouter(prefix="/api/model-registry", tags=["incidents"])
+
+
+@router.get("/incidents", response_model=IncidentPage)
+async def list_incidents(
+    incidents: IncidentsDep,
+    _: Reader,
+    status: IncidentStatus | None = None,
+    severity: Severity | None = None,
+    model_id: Annotated[str | None, Query(description="The incident's resource id.")] = None,
+    before: Annotated[
+        int | None, Query(ge=1, description="Only incidents older than this id.")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    """Incidents, newest first, filtered by status, severity and model."""
+    found = incidents.list_incidents(
+        resource_id=model_id, status=status, severity=severity, before_id=before, limit=limit
+    )
+    return {
+        "items": [i.to_dict() for i in found],
+        "next_before": found[-1].id if len(found) == limit else None,
+    }
+
+
+@router.get("/incidents/{incident_id}", response_model=IncidentOut)
+async def get_incident(incident_id: int, incidents: IncidentsDep, _: Reader) -> dict[str, Any]:
+    """One incident with its timeline."""
+    return incidents.get_incident(incident_id).to_dict()
+
+
+@router.post("/incidents/{incident_id}/acknowledge", response_model=IncidentOut)
+async def acknowledge(
+    incident_id: int,
+    incidents: IncidentsDep,
+    caller: Operator,
+    body: IncidentActionIn | None = None,
+) -> dict[str, Any]:
+    note = body.note if body else None
+    return (await incidents.acknowledge(incident_id, actor=caller.name, note=note)).to_dict()
+
+
+@router.post("/incidents/{incident_id}/resolve", response_model=IncidentOut)
+async def resolve(
+    incident_id: int,
+    incidents: IncidentsDep,
+    caller: Operator,
+    body: IncidentActionIn | None = None,
+) -> dict[str, Any]:
+    note = body.note if body else None
+    return (await incidents.resolve(incident_id, actor=caller.name, note=note)).to_dict()
+
+
+@router.post("/incidents/{incident_id}/notes", response_model=TimelineEntryOut, status_code=201)
+async def annotate(
+    incident_id: int, body: NoteIn, incidents: IncidentsDep, caller: Operator
+) -> dict[str, Any]:
+    """Add a note (or any timeline entry) to the incident."""
+    entry = await incidents.annotate(
+        incident_id, body.message, actor=caller.name, kind=body.kind, data=body.data
+    )
+    return entry.to_dict()

@@ -1,0 +1,183 @@
+"""The guide's endpoints: monitor, health, performance snapshots, rollback check and rollback."""
+
+from __future__ import annotations
+
+from datetime import UTC
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import ValidationError
+
+from grace.api.deps import GraceDep, Ingester, Operator, Reader, RegistryDep
+from grace.api.problems import Forbidden, PayloadTooLarge
+from grace.api.schemas import (
+    BatchIn,
+    BatchOut,
+    BatchSnapshotIn,
+    FleetOut,
+    HealthOut,
+    RollbackCheckOut,
+    RollbackOut,
+    SnapshotIn,
+    SnapshotResultOut,
+)
+from grace.domain.snapshots import ModelPerformanceSnapshot
+from grace.domain.tokens import Scope
+from grace.errors import InvalidInput
+
+router = APIRouter(prefix="/api/model-registry", tags=["monitoring"])
+
+Window = Annotated[int, Query(ge=1, le=7 * 24 * 60, description="Minutes of history to judge.")]
+
+
+def to_snapshot(body: SnapshotIn, model_id: str, default_time: Any) -> ModelPerformanceSnapshot:
+    """The domain snapshot for a request body; the core validates the values."""
+    if body.model_id is not None and body.model_id != model_id:
+        raise InvalidInput("model_id", f"{body.model_id!r} does not match the path's {model_id!r}")
+    timestamp = body.timestamp or default_time
+    if timestamp.tzinfo is None:  # over HTTP a zone-less time is UTC, not the server's zone
+        timestamp = timestamp.replace(tzinfo=UTC)
+    return ModelPerformanceSnapshot(
+        model_id=model_id,
+        version=body.version,
+        timestamp=timestamp,
+        latency_p50_ms=body.latency_p50_ms,
+        latency_p95_ms=body.latency_p95_ms,
+        latency_p99_ms=body.latency_p99_ms,
+        requests_per_second=body.requests_per_second,
+        error_rate=body.error_rate,
+        ood_rate=body.ood_rate,
+        input_drift_score=body.input_drift_score,
+        accuracy=body.accuracy,
+    )
+
+
+@router.get("/monitor/production", response_model=FleetOut)
+async def monitor_production(
+    registry: RegistryDep, _: Reader, window_minutes: Window = 10
+) -> dict[str, Any]:
+    """Judge every production model over the window (the guide's fleet monitor)."""
+    return dict(await registry.monitor_production_models(window_minutes=window_minutes))
+
+
+@router.get("/models/{model_id}/health", response_model=HealthOut)
+async def model_health(
+    model_id: str, registry: RegistryDep, _: Reader, window_minutes: Window | None = None
+) -> dict[str, Any]:
+    """Health summary of the model's production version."""
+    return dict(registry.get_model_health_summary(model_id, window_minutes))
+
+
+@router.post("/models/{model_id}/performance", response_model=SnapshotResultOut, status_code=201)
+async def record_performance(
+    model_id: str, body: SnapshotIn, grace: GraceDep, _: Ingester
+) -> dict[str, Any]:
+    """Record a snapshot: stores it, emits its event, checks triggers and acts on them."""
+    snapshot = to_snapshot(body, model_id, grace.clock.now())
+    return (await grace.registry.record_performance_snapshot(snapshot)).to_dict()
+
+
+@router.post("/performance/batch", response_model=BatchOut)
+async def record_performance_batch(body: BatchIn, grace: GraceDep, _: Ingester) -> dict[str, Any]:
+    """Record many snapshots in one request; the answer says per item what was stored or refused."""
+    limit = grace.settings.max_batch_snapshots
+    if len(body.snapshots) > limit:
+        raise PayloadTooLarge(
+            f"{len(body.snapshots)} snapshots in one request; the limit is {limit}"
+        )
+    now = grace.clock.now()
+    refused: dict[int, InvalidInput] = {}
+    valid: list[ModelPerformanceSnapshot] = []
+    positions: list[int] = []
+    for index, raw in enumerate(body.snapshots):
+        try:
+            valid.append(_batch_item(raw, now))
+            positions.append(index)
+        except InvalidInput as exc:
+            refused[index] = exc
+    result = await grace.registry.record_performance_snapshots(valid)
+    items: list[dict[str, Any]] = [{}] * len(body.snapshots)
+    for index, error in refused.items():
+        items[index] = {
+            "index": index,
+            "status": "refused",
+            "field": error.field,
+            "detail": error.detail,
+        }
+    for position, item_result in zip(positions, result.items, strict=True):
+        entry = item_result.to_dict()
+        entry["index"] = position
+        items[position] = entry
+    stored = result.stored
+    return {
+        "stored": stored,
+        "refused": len(items) - stored,
+        "items": items,
+        "checks": [dict(c) for c in result.checks],
+    }
+
+
+def _batch_item(raw: dict[str, Any], now: Any) -> ModelPerformanceSnapshot:
+    try:
+        item = BatchSnapshotIn.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "snapshot"
+        raise InvalidInput(where, str(first.get("msg", "invalid"))) from None
+    if item.model_id is None:
+        raise InvalidInput("model_id", "is required for each snapshot of a batch")
+    return to_snapshot(item, item.model_id, now)
+
+
+async def _rollback_check(
+    model_id: str,
+    registry: RegistryDep,
+    caller: Reader,
+    window_minutes: int,
+    auto_remediate: bool,
+) -> dict[str, Any]:
+    if auto_remediate and not caller.may(Scope.OPERATE):
+        raise Forbidden("auto_remediate=true acts on the model and needs the 'operate' scope")
+    return dict(
+        await registry.check_rollback_triggers(
+            model_id, window_minutes=window_minutes, auto_remediate=auto_remediate
+        )
+    )
+
+
+@router.get("/models/{model_id}/rollback-check", response_model=RollbackCheckOut)
+async def rollback_check(
+    model_id: str,
+    registry: RegistryDep,
+    caller: Reader,
+    window_minutes: Window = 10,
+    auto_remediate: bool = False,
+) -> dict[str, Any]:
+    """Check the rollback triggers; with auto_remediate=true (scope operate) act on them."""
+    return await _rollback_check(model_id, registry, caller, window_minutes, auto_remediate)
+
+
+@router.post("/models/{model_id}/rollback-check", response_model=RollbackCheckOut)
+async def rollback_check_post(
+    model_id: str,
+    registry: RegistryDep,
+    caller: Reader,
+    window_minutes: Window = 10,
+    auto_remediate: bool = False,
+) -> dict[str, Any]:
+    """The same check as POST, since with auto_remediate=true it acts."""
+    return await _rollback_check(model_id, registry, caller, window_minutes, auto_remediate)
+
+
+@router.post("/models/{model_id}/rollback", response_model=RollbackOut)
+async def rollback(
+    model_id: str,
+    registry: RegistryDep,
+    caller: Operator,
+    reason: Annotated[str, Query(min_length=1, max_length=1000)],
+    target_version: str | None = None,
+) -> dict[str, Any]:
+    """Roll production back to ``target_version``, or to the previous stable version."""
+    return dict(
+        await registry.rollback(model_id, reason, target_version=target_version, actor=caller.name)
+    )

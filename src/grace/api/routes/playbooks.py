@@ -1,0 +1,49 @@
+"""Self-healing: the playbooks, and their runs with every step."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from grace.api.deps import EngineDep, Reader
+from grace.api.schemas import ExecutionOut, ExecutionPage, PlaybookOut
+
+router = APIRouter(prefix="/api/model-registry", tags=["self-healing"])
+
+
+@router.get("/playbooks", response_model=list[PlaybookOut])
+async def list_playbooks(engine: EngineDep, _: Reader) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": p.name,
+            "resource_type": p.resource_type,
+            "description": p.description,
+            "cooldown": p.cooldown,
+            "steps": [s.name for s in p.steps],
+        }
+        for p in engine.playbooks
+    ]
+
+
+@router.get("/executions", response_model=ExecutionPage)
+async def list_executions(
+    engine: EngineDep,
+    _: Reader,
+    model_id: str | None = None,
+    playbook: str | None = None,
+    before: Annotated[int | None, Query(ge=1)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    """Playbook runs, newest first."""
+    runs = engine.list_executions(model_id, playbook=playbook, before_id=before, limit=limit)
+    return {
+        "items": [r.to_dict() for r in runs],
+        "next_before": runs[-1].id if len(runs) == limit else None,
+    }
+
+
+@router.get("/executions/{execution_id}", response_model=ExecutionOut)
+async def get_execution(execution_id: int, engine: EngineDep, _: Reader) -> dict[str, Any]:
+    """One run with its steps, their status and timing."""
+    return engine.get_execution(execution_id).to_dict()

@@ -1,0 +1,44 @@
+"""The service's own health: /healthz (the process is up), /readyz (database and schema ready)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from grace.adapters.sqlstore import migrate
+from grace.adapters.sqlstore.store import SqlStore
+from grace.api.deps import GraceDep
+from grace.api.schemas import ServiceHealthOut
+from grace.errors import GraceError
+
+router = APIRouter(tags=["service"])
+
+
+@router.get("/healthz", response_model=ServiceHealthOut)
+async def healthz() -> dict[str, Any]:
+    """Answers while the process is up."""
+    return {"status": "ok"}
+
+
+@router.get(
+    "/readyz", response_model=ServiceHealthOut, responses={503: {"model": ServiceHealthOut}}
+)
+async def readyz(grace: GraceDep) -> Any:
+    """Ready when the database answers and its schema is the one this code expects."""
+    store = grace.store
+    if not isinstance(store, SqlStore):
+        return {"status": "ok"}
+    try:
+        await asyncio.to_thread(migrate.check, store.engine)
+        revision = await asyncio.to_thread(migrate.current_revision, store.engine)
+    except GraceError as exc:
+        return JSONResponse({"status": "unavailable", "detail": exc.detail}, status_code=503)
+    except Exception as exc:  # noqa: BLE001 - any failure to reach the database means "not ready"
+        return JSONResponse(
+            {"status": "unavailable", "detail": f"database unreachable: {type(exc).__name__}"},
+            status_code=503,
+        )
+    return {"status": "ok", "schema_revision": revision}
