@@ -20,6 +20,7 @@ method.  Database work of coroutines runs in a worker thread.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -209,6 +210,14 @@ def _check_bool(field: str, value: object) -> bool:
     return value
 
 
+def _json_document(field: str, value: Mapping[str, Any]) -> dict[str, Any]:
+    """``value`` as it will read back from the database (tuples become lists), or InvalidInput."""
+    try:
+        return dict(json.loads(json.dumps(value, allow_nan=False)))
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(field, f"must be a JSON object: {exc}") from None
+
+
 def _check_version_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
     """Validate the descriptive fields of a version (all optional)."""
     out: dict[str, Any] = {}
@@ -234,7 +243,7 @@ def _check_version_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
         elif key == "calibration_error":
             out[key] = None if value is None else check_number(key, value, minimum=0.0, maximum=1.0)
         elif key == "metadata":
-            out[key] = check_mapping(key, value)
+            out[key] = _json_document(key, check_mapping(key, value))
         else:
             raise InvalidInput(
                 key, f"is not a field that can be updated; known: {', '.join(DESCRIPTIVE_FIELDS)}"

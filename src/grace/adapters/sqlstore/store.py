@@ -8,7 +8,7 @@ violations become the package's Conflict types, anything else a StorageError.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -28,6 +28,8 @@ from sqlalchemy import (
     tuple_,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from grace.adapters.sqlstore.engine import WRITE_OPTION
@@ -114,6 +116,30 @@ _WINDOW_AGGREGATES = (
 _Q_WINDOW = select(*_WINDOW_AGGREGATES).where(
     snapshots.c.version_pk == bindparam("version_pk"), snapshots.c.ts >= bindparam("since")
 )
+_Q_MODEL_PK = select(_m.c.id).where(_m.c.model_id == bindparam("model_id"))
+_Q_MODEL_PK_LOCKED = _Q_MODEL_PK.with_for_update()
+_Q_ENTRY_BY_PK = (
+    select(*_ENTRY_COLUMNS)
+    .join_from(_v, _m, _v.c.model_pk == _m.c.id)
+    .where(_v.c.id == bindparam("version_pk"))
+)
+_Q_LATEST = (
+    select(*_ENTRY_COLUMNS)
+    .join_from(_v, _m, _v.c.model_pk == _m.c.id)
+    .where(_m.c.model_id == bindparam("model_id"))
+    .order_by(_v.c.id.desc())
+    .limit(1)
+)
+_Q_PRODUCTION = (
+    select(*_ENTRY_COLUMNS)
+    .join_from(_v, _m, _v.c.model_pk == _m.c.id)
+    .where(_m.c.model_id == bindparam("model_id"), _v.c.stage == DeploymentStage.PRODUCTION.value)
+)
+_Q_SETTINGS = select(*_SETTINGS_COLUMNS).where(_m.c.model_id == bindparam("model_id"))
+_INSERT_MODEL_SQLITE = sqlite_insert(_m).on_conflict_do_nothing(index_elements=["model_id"])
+_INSERT_MODEL_PG = pg_insert(_m).on_conflict_do_nothing(index_elements=["model_id"])
+_INSERT_VERSION = insert(_v)
+_INSERT_STAGE_CHANGE = insert(stage_changes)
 _INSERT_SNAPSHOT = insert(snapshots)
 _CHUNK = 500  # keys per IN (...) list: well under every driver's parameter limit
 _EVENT_LOG_LOCK = 0x67726365  # "grce": orders commits of event-writing transactions (PostgreSQL)
@@ -350,10 +376,8 @@ class SqlSession:
     def _model_pk(self, model_id: str, *, for_update: bool = False) -> int:
         if not for_update and model_id in self._model_pks:
             return self._model_pks[model_id]
-        query = select(_m.c.id).where(_m.c.model_id == model_id)
-        if for_update and self._postgres:
-            query = query.with_for_update()
-        pk = self._conn.execute(query).scalar()
+        query = _Q_MODEL_PK_LOCKED if for_update and self._postgres else _Q_MODEL_PK
+        pk = self._conn.execute(query, {"model_id": model_id}).scalar()
         if pk is None:
             raise ModelNotFound(model_id)
         self._model_pks[model_id] = pk
@@ -371,68 +395,79 @@ class SqlSession:
         return int(pk)
 
     def _entry_by_pk(self, version_pk: int) -> ModelEntry:
-        row = self._conn.execute(
-            select(*_ENTRY_COLUMNS)
-            .join_from(_v, _m, _v.c.model_pk == _m.c.id)
-            .where(_v.c.id == version_pk)
-        ).one()
-        return _entry(row)
+        return _entry(self._conn.execute(_Q_ENTRY_BY_PK, {"version_pk": version_pk}).one())
 
     # -- models and versions ---------------------------------------------------------
     def lock_model(self, model_id: str) -> None:
         self._model_pk(model_id, for_update=True)
 
     def ensure_model(self, model_id: str, at: datetime) -> None:
-        if self._conn.execute(select(_m.c.id).where(_m.c.model_id == model_id)).first():
-            return
-        try:
-            with self._conn.begin_nested():
-                self._conn.execute(
-                    insert(_m).values(
-                        model_id=model_id, created_at=at, updated_at=at, auto_remediate=False
-                    )
-                )
-        except IntegrityError:
-            pass  # another writer created it first; that is all we wanted
+        statement = _INSERT_MODEL_PG if self._postgres else _INSERT_MODEL_SQLITE
+        self._conn.execute(
+            statement,
+            {"model_id": model_id, "created_at": at, "updated_at": at, "auto_remediate": False},
+        )
 
     def insert_version(self, new: NewVersion, at: datetime) -> ModelEntry:
+        # The model row is locked (PostgreSQL) or the database is (SQLite), so this check
+        # cannot race another registration of the same version.
+        at = ensure_utc(at)
         model_pk = self._model_pk(new.model_id, for_update=True)
+        if self._conn.execute(
+            _Q_VERSION_PK, {"model_id": new.model_id, "version": new.version}
+        ).first():
+            raise VersionExists(new.model_id, new.version)
+        deployed = at if new.stage is DeploymentStage.PRODUCTION else None
+        values = {
+            "model_pk": model_pk,
+            "version": new.version,
+            "stage": new.stage.value,
+            "name": new.name,
+            "description": new.description,
+            "owner": new.owner,
+            "tags": list(new.tags),
+            "artifact_uri": new.artifact_uri,
+            "expected_latency_p95_ms": new.expected_latency_p95_ms,
+            "constitutional_compliance": new.constitutional_compliance,
+            "bias_check_passed": new.bias_check_passed,
+            "calibration_error": new.calibration_error,
+            "trust_score": new.trust_score,
+            "metadata": dict(new.metadata),
+            "registered_at": at,
+            "updated_at": at,
+            "stage_changed_at": at,
+            "deployed_at": deployed,
+        }
         try:
-            with self._conn.begin_nested():
-                pk = _new_id(
-                    self._conn.execute(
-                        insert(_v).values(
-                            model_pk=model_pk,
-                            version=new.version,
-                            stage=new.stage.value,
-                            name=new.name,
-                            description=new.description,
-                            owner=new.owner,
-                            tags=list(new.tags),
-                            artifact_uri=new.artifact_uri,
-                            expected_latency_p95_ms=new.expected_latency_p95_ms,
-                            constitutional_compliance=new.constitutional_compliance,
-                            bias_check_passed=new.bias_check_passed,
-                            calibration_error=new.calibration_error,
-                            trust_score=new.trust_score,
-                            metadata=dict(new.metadata),
-                            registered_at=at,
-                            updated_at=at,
-                            stage_changed_at=at,
-                            deployed_at=at if new.stage is DeploymentStage.PRODUCTION else None,
-                        )
-                    )
-                )
+            # Only a version inserted straight into production can hit the one-production
+            # index; keep the transaction usable if it does.
+            with self._conn.begin_nested() if deployed else nullcontext():
+                pk = _new_id(self._conn.execute(_INSERT_VERSION, values))
         except IntegrityError as exc:
-            if self._conn.execute(
-                select(_v.c.id).where(_v.c.model_pk == model_pk, _v.c.version == new.version)
-            ).first():
-                raise VersionExists(new.model_id, new.version) from exc
             raise ConcurrentChange(
                 f"model {new.model_id!r} already has a version in production"
             ) from exc
         self._version_pks[(new.model_id, new.version)] = pk
-        return self._entry_by_pk(pk)
+        return ModelEntry(
+            model_id=new.model_id,
+            version=new.version,
+            status=new.stage,
+            name=new.name,
+            description=new.description,
+            owner=new.owner,
+            tags=tuple(new.tags),
+            artifact_uri=new.artifact_uri,
+            expected_latency_p95_ms=new.expected_latency_p95_ms,
+            constitutional_compliance=new.constitutional_compliance,
+            bias_check_passed=new.bias_check_passed,
+            calibration_error=new.calibration_error,
+            trust_score=new.trust_score,
+            metadata=dict(new.metadata),
+            registered_at=at,
+            updated_at=at,
+            stage_changed_at=at,
+            deployed_at=deployed,
+        )
 
     def get_version(self, model_id: str, version: str) -> ModelEntry:
         return self._entry_by_pk(self._version_pk(model_id, version))
@@ -462,26 +497,17 @@ class SqlSession:
         )
 
     def latest_version(self, model_id: str) -> ModelEntry:
-        model_pk = self._model_pk(model_id)
-        row = self._conn.execute(
-            select(*_ENTRY_COLUMNS)
-            .join_from(_v, _m, _v.c.model_pk == _m.c.id)
-            .where(_v.c.model_pk == model_pk)
-            .order_by(_v.c.id.desc())
-            .limit(1)
-        ).first()
+        row = self._conn.execute(_Q_LATEST, {"model_id": model_id}).first()
         if row is None:
             raise ModelNotFound(model_id)
         return _entry(row)
 
     def production_version(self, model_id: str) -> ModelEntry | None:
-        model_pk = self._model_pk(model_id)
-        row = self._conn.execute(
-            select(*_ENTRY_COLUMNS)
-            .join_from(_v, _m, _v.c.model_pk == _m.c.id)
-            .where(_v.c.model_pk == model_pk, _v.c.stage == DeploymentStage.PRODUCTION.value)
-        ).first()
-        return _entry(row) if row else None
+        row = self._conn.execute(_Q_PRODUCTION, {"model_id": model_id}).first()
+        if row is None:
+            self._model_pk(model_id)  # raises ModelNotFound for an unknown model
+            return None
+        return _entry(row)
 
     def list_versions(
         self,
@@ -571,20 +597,22 @@ class SqlSession:
         reason: str | None,
         cause: ChangeCause,
     ) -> StageChange:
+        at = ensure_utc(at)
         model_pk = self._model_pk(model_id)
         version_pk = self._version_pk(model_id, version)
         change_id = _new_id(
             self._conn.execute(
-                insert(stage_changes).values(
-                    model_pk=model_pk,
-                    version_pk=version_pk,
-                    from_stage=from_stage.value if from_stage else None,
-                    to_stage=to_stage.value,
-                    at=at,
-                    actor=actor,
-                    reason=reason,
-                    cause=cause.value,
-                )
+                _INSERT_STAGE_CHANGE,
+                {
+                    "model_pk": model_pk,
+                    "version_pk": version_pk,
+                    "from_stage": from_stage.value if from_stage else None,
+                    "to_stage": to_stage.value,
+                    "at": at,
+                    "actor": actor,
+                    "reason": reason,
+                    "cause": cause.value,
+                },
             )
         )
         return StageChange(
@@ -623,9 +651,7 @@ class SqlSession:
         return [_stage_change(r) for r in rows]
 
     def get_settings(self, model_id: str) -> StoredSettings:
-        row = self._conn.execute(
-            select(*_SETTINGS_COLUMNS).where(_m.c.model_id == model_id)
-        ).first()
+        row = self._conn.execute(_Q_SETTINGS, {"model_id": model_id}).first()
         if row is None:
             raise ModelNotFound(model_id)
         return _settings(row)
@@ -883,6 +909,7 @@ class SqlSession:
         actor: str | None = None,
         data: Mapping[str, Any] | None = None,
     ) -> TimelineEntry:
+        at = ensure_utc(at)
         if not self._conn.execute(
             select(incidents.c.id).where(incidents.c.id == incident_id)
         ).first():

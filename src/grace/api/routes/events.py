@@ -16,6 +16,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from grace.api.deps import GraceDep, Reader
+from grace.api.responses import JSONReply, reply
 from grace.api.schemas import EventPage
 from grace.clarity import Event
 from grace.errors import InvalidInput
@@ -35,15 +36,17 @@ async def list_events(
     model_id: str | None = None,
     event_type: Annotated[list[str] | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> dict[str, Any]:
+) -> JSONReply:
     """The event log in order, a page at a time (continue with ``next_after``)."""
     events = grace.events.list_events(
         after_seq=after_seq or 0, resource_id=model_id, event_types=event_type, limit=limit
     )
-    return {
-        "items": [e.to_dict() for e in events],
-        "next_after": events[-1].seq if events else after_seq,
-    }
+    return reply(
+        {
+            "items": [e.to_dict() for e in events],
+            "next_after": events[-1].seq if events else after_seq,
+        }
+    )
 
 
 def _frame(event: Event) -> str:

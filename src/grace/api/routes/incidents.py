@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from grace.api.deps import IncidentsDep, Operator, Reader
+from grace.api.responses import JSONReply, reply
 from grace.api.schemas import IncidentActionIn, IncidentOut, IncidentPage, NoteIn, TimelineEntryOut
 from grace.domain.records import IncidentStatus
 from grace.domain.severity import Severity
@@ -25,21 +26,23 @@ async def list_incidents(
         int | None, Query(ge=1, description="Only incidents older than this id.")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> dict[str, Any]:
+) -> JSONReply:
     """Incidents, newest first, filtered by status, severity and model."""
     found = incidents.list_incidents(
         resource_id=model_id, status=status, severity=severity, before_id=before, limit=limit
     )
-    return {
-        "items": [i.to_dict() for i in found],
-        "next_before": found[-1].id if len(found) == limit else None,
-    }
+    return reply(
+        {
+            "items": [i.to_dict() for i in found],
+            "next_before": found[-1].id if len(found) == limit else None,
+        }
+    )
 
 
 @router.get("/incidents/{incident_id}", response_model=IncidentOut)
-async def get_incident(incident_id: int, incidents: IncidentsDep, _: Reader) -> dict[str, Any]:
+async def get_incident(incident_id: int, incidents: IncidentsDep, _: Reader) -> JSONReply:
     """One incident with its timeline."""
-    return incidents.get_incident(incident_id).to_dict()
+    return reply(incidents.get_incident(incident_id).to_dict())
 
 
 @router.post("/incidents/{incident_id}/acknowledge", response_model=IncidentOut)
@@ -48,9 +51,9 @@ async def acknowledge(
     incidents: IncidentsDep,
     caller: Operator,
     body: IncidentActionIn | None = None,
-) -> dict[str, Any]:
+) -> JSONReply:
     note = body.note if body else None
-    return (await incidents.acknowledge(incident_id, actor=caller.name, note=note)).to_dict()
+    return reply((await incidents.acknowledge(incident_id, actor=caller.name, note=note)).to_dict())
 
 
 @router.post("/incidents/{incident_id}/resolve", response_model=IncidentOut)
@@ -59,17 +62,17 @@ async def resolve(
     incidents: IncidentsDep,
     caller: Operator,
     body: IncidentActionIn | None = None,
-) -> dict[str, Any]:
+) -> JSONReply:
     note = body.note if body else None
-    return (await incidents.resolve(incident_id, actor=caller.name, note=note)).to_dict()
+    return reply((await incidents.resolve(incident_id, actor=caller.name, note=note)).to_dict())
 
 
 @router.post("/incidents/{incident_id}/notes", response_model=TimelineEntryOut, status_code=201)
 async def annotate(
     incident_id: int, body: NoteIn, incidents: IncidentsDep, caller: Operator
-) -> dict[str, Any]:
+) -> JSONReply:
     """Add a note (or any timeline entry) to the incident."""
     entry = await incidents.annotate(
         incident_id, body.message, actor=caller.name, kind=body.kind, data=body.data
     )
-    return entry.to_dict()
+    return reply(entry.to_dict(), status_code=201)

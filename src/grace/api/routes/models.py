@@ -5,24 +5,26 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from grace.api.deps import Reader, RegistryDep, Writer
+from grace.api.responses import JSONReply, reply
 from grace.api.schemas import (
     EventPage,
     ModelCreate,
     ModelOut,
     ModelPage,
     ModelUpdate,
+    ProblemOut,
     SettingsIn,
     SettingsOut,
     StageChangeIn,
     StageChangeOut,
 )
 from grace.domain.stages import DeploymentStage
-from grace.errors import InvalidInput
+from grace.errors import InvalidInput, NoProductionVersion
 
 router = APIRouter(prefix="/api/model-registry", tags=["models"])
 
@@ -44,13 +46,11 @@ def decode_cursor(cursor: str) -> tuple[str, str]:
 
 
 @router.post("/models", response_model=ModelOut, status_code=201)
-async def register_model(
-    body: ModelCreate, registry: RegistryDep, caller: Writer
-) -> dict[str, Any]:
+async def register_model(body: ModelCreate, registry: RegistryDep, caller: Writer) -> JSONReply:
     """Register a model version (409 if that version exists)."""
     fields = body.model_dump(exclude={"model_id", "version"})
     entry = registry.register_model(body.model_id, body.version, actor=caller.name, **fields)
-    return entry.to_dict()
+    return reply(entry.to_dict(), status_code=201)
 
 
 @router.get("/models", response_model=ModelPage)
@@ -63,45 +63,58 @@ async def list_models(
     model_id: str | None = None,
     cursor: str | None = None,
     limit: Limit = 100,
-) -> dict[str, Any]:
+) -> JSONReply:
     """Model versions by model id then registration, filtered, a page at a time."""
     after = decode_cursor(cursor) if cursor else None
     entries = registry.list_models(
         stage, owner=owner, tag=tag, model_id=model_id, after=after, limit=limit + 1
     )
     page, more = entries[:limit], len(entries) > limit
-    return {
-        "items": [e.to_dict() for e in page],
-        "next_cursor": encode_cursor(page[-1].model_id, page[-1].version) if more else None,
-    }
+    return reply(
+        {
+            "items": [e.to_dict() for e in page],
+            "next_cursor": encode_cursor(page[-1].model_id, page[-1].version) if more else None,
+        }
+    )
 
 
 @router.get("/models/{model_id}", response_model=ModelOut)
-async def get_model(model_id: str, registry: RegistryDep, _: Reader) -> dict[str, Any]:
+async def get_model(model_id: str, registry: RegistryDep, _: Reader) -> JSONReply:
     """The latest registered version of the model."""
-    return registry.get_model(model_id).to_dict()
+    return reply(registry.get_model(model_id).to_dict())
+
+
+@router.get(
+    "/models/{model_id}/production",
+    response_model=ModelOut,
+    responses={404: {"model": ProblemOut, "description": "Unknown model or nothing in production"}},
+)
+async def get_production_version(model_id: str, registry: RegistryDep, _: Reader) -> JSONReply:
+    """The version in production now (404 when the model has none)."""
+    entry = registry.get_production_version(model_id)
+    if entry is None:
+        raise NoProductionVersion(model_id)
+    return reply(entry.to_dict())
 
 
 @router.get("/models/{model_id}/versions/{version}", response_model=ModelOut)
-async def get_version(
-    model_id: str, version: str, registry: RegistryDep, _: Reader
-) -> dict[str, Any]:
-    return registry.get_model(model_id, version).to_dict()
+async def get_version(model_id: str, version: str, registry: RegistryDep, _: Reader) -> JSONReply:
+    return reply(registry.get_model(model_id, version).to_dict())
 
 
 @router.patch("/models/{model_id}/versions/{version}", response_model=ModelOut)
 async def update_version(
     model_id: str, version: str, body: ModelUpdate, registry: RegistryDep, caller: Writer
-) -> dict[str, Any]:
+) -> JSONReply:
     """Change descriptive fields of a version; fields left out are kept."""
     changes = body.model_dump(exclude_unset=True)
-    return registry.update_model(model_id, version, actor=caller.name, **changes).to_dict()
+    return reply(registry.update_model(model_id, version, actor=caller.name, **changes).to_dict())
 
 
 @router.post("/models/{model_id}/versions/{version}/stage", response_model=ModelOut)
 async def change_stage(
     model_id: str, version: str, body: StageChangeIn, registry: RegistryDep, caller: Writer
-) -> dict[str, Any]:
+) -> JSONReply:
     """Move a version to another stage; promotion passes the governance gates (409 lists them)."""
     entry = registry.update_deployment_status(
         model_id,
@@ -111,25 +124,25 @@ async def change_stage(
         actor=caller.name,
         override_governance=body.override_governance,
     )
-    return entry.to_dict()
+    return reply(entry.to_dict())
 
 
 @router.get("/models/{model_id}/history", response_model=list[StageChangeOut])
-async def stage_history(model_id: str, registry: RegistryDep, _: Reader) -> list[dict[str, Any]]:
+async def stage_history(model_id: str, registry: RegistryDep, _: Reader) -> JSONReply:
     """Every stage change of the model, oldest first."""
-    return [c.to_dict() for c in registry.get_stage_history(model_id)]
+    return reply([c.to_dict() for c in registry.get_stage_history(model_id)])
 
 
 @router.get("/models/{model_id}/settings", response_model=SettingsOut)
-async def get_settings(model_id: str, registry: RegistryDep, _: Reader) -> dict[str, Any]:
+async def get_settings(model_id: str, registry: RegistryDep, _: Reader) -> JSONReply:
     """Auto-remediation, window and trigger thresholds in effect for the model."""
-    return registry.get_model_settings(model_id).to_dict()
+    return reply(registry.get_model_settings(model_id).to_dict())
 
 
 @router.patch("/models/{model_id}/settings", response_model=SettingsOut)
 async def configure_model(
     model_id: str, body: SettingsIn, registry: RegistryDep, _: Writer
-) -> dict[str, Any]:
+) -> JSONReply:
     """Change auto-remediation, the window or thresholds; `reset` returns them to the default."""
     settings = registry.configure_model(
         model_id,
@@ -138,7 +151,7 @@ async def configure_model(
         thresholds=body.thresholds,
         reset=body.reset,
     )
-    return settings.to_dict()
+    return reply(settings.to_dict())
 
 
 @router.get("/models/{model_id}/timeline", response_model=EventPage)
@@ -148,11 +161,13 @@ async def model_timeline(
     _: Reader,
     before_seq: Annotated[int | None, Query(ge=1)] = None,
     limit: Limit = 100,
-) -> dict[str, Any]:
+) -> JSONReply:
     """The model's events, newest first."""
     events = registry.get_timeline(model_id, before_seq=before_seq, limit=limit)
-    return {
-        "items": [e.to_dict() for e in events],
-        "next_after": None,
-        "next_before": events[-1].seq if len(events) == limit else None,
-    }
+    return reply(
+        {
+            "items": [e.to_dict() for e in events],
+            "next_after": None,
+            "next_before": events[-1].seq if len(events) == limit else None,
+        }
+    )

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from grace.api.deps import GraceDep, Ingester, Operator, Reader, RegistryDep
 from grace.api.problems import Forbidden, PayloadTooLarge
+from grace.api.responses import JSONReply, reply
 from grace.api.schemas import (
     BatchIn,
     BatchOut,
@@ -55,30 +56,32 @@ def to_snapshot(body: SnapshotIn, model_id: str, default_time: Any) -> ModelPerf
 @router.get("/monitor/production", response_model=FleetOut)
 async def monitor_production(
     registry: RegistryDep, _: Reader, window_minutes: Window = 10
-) -> dict[str, Any]:
+) -> JSONReply:
     """Judge every production model over the window (the guide's fleet monitor)."""
-    return dict(await registry.monitor_production_models(window_minutes=window_minutes))
+    return reply(dict(await registry.monitor_production_models(window_minutes=window_minutes)))
 
 
 @router.get("/models/{model_id}/health", response_model=HealthOut)
 async def model_health(
     model_id: str, registry: RegistryDep, _: Reader, window_minutes: Window | None = None
-) -> dict[str, Any]:
+) -> JSONReply:
     """Health summary of the model's production version."""
-    return dict(registry.get_model_health_summary(model_id, window_minutes))
+    return reply(dict(registry.get_model_health_summary(model_id, window_minutes)))
 
 
 @router.post("/models/{model_id}/performance", response_model=SnapshotResultOut, status_code=201)
 async def record_performance(
     model_id: str, body: SnapshotIn, grace: GraceDep, _: Ingester
-) -> dict[str, Any]:
+) -> JSONReply:
     """Record a snapshot: stores it, emits its event, checks triggers and acts on them."""
     snapshot = to_snapshot(body, model_id, grace.clock.now())
-    return (await grace.registry.record_performance_snapshot(snapshot)).to_dict()
+    return reply(
+        (await grace.registry.record_performance_snapshot(snapshot)).to_dict(), status_code=201
+    )
 
 
 @router.post("/performance/batch", response_model=BatchOut)
-async def record_performance_batch(body: BatchIn, grace: GraceDep, _: Ingester) -> dict[str, Any]:
+async def record_performance_batch(body: BatchIn, grace: GraceDep, _: Ingester) -> JSONReply:
     """Record many snapshots in one request; the answer says per item what was stored or refused."""
     limit = grace.settings.max_batch_snapshots
     if len(body.snapshots) > limit:
@@ -109,12 +112,14 @@ async def record_performance_batch(body: BatchIn, grace: GraceDep, _: Ingester) 
         entry["index"] = position
         items[position] = entry
     stored = result.stored
-    return {
-        "stored": stored,
-        "refused": len(items) - stored,
-        "items": items,
-        "checks": [dict(c) for c in result.checks],
-    }
+    return reply(
+        {
+            "stored": stored,
+            "refused": len(items) - stored,
+            "items": items,
+            "checks": [dict(c) for c in result.checks],
+        }
+    )
 
 
 def _batch_item(raw: dict[str, Any], now: Any) -> ModelPerformanceSnapshot:
@@ -152,9 +157,9 @@ async def rollback_check(
     caller: Reader,
     window_minutes: Window = 10,
     auto_remediate: bool = False,
-) -> dict[str, Any]:
+) -> JSONReply:
     """Check the rollback triggers; with auto_remediate=true (scope operate) act on them."""
-    return await _rollback_check(model_id, registry, caller, window_minutes, auto_remediate)
+    return reply(await _rollback_check(model_id, registry, caller, window_minutes, auto_remediate))
 
 
 @router.post("/models/{model_id}/rollback-check", response_model=RollbackCheckOut)
@@ -164,9 +169,9 @@ async def rollback_check_post(
     caller: Reader,
     window_minutes: Window = 10,
     auto_remediate: bool = False,
-) -> dict[str, Any]:
+) -> JSONReply:
     """The same check as POST, since with auto_remediate=true it acts."""
-    return await _rollback_check(model_id, registry, caller, window_minutes, auto_remediate)
+    return reply(await _rollback_check(model_id, registry, caller, window_minutes, auto_remediate))
 
 
 @router.post("/models/{model_id}/rollback", response_model=RollbackOut)
@@ -176,8 +181,12 @@ async def rollback(
     caller: Operator,
     reason: Annotated[str, Query(min_length=1, max_length=1000)],
     target_version: str | None = None,
-) -> dict[str, Any]:
+) -> JSONReply:
     """Roll production back to ``target_version``, or to the previous stable version."""
-    return dict(
-        await registry.rollback(model_id, reason, target_version=target_version, actor=caller.name)
+    return reply(
+        dict(
+            await registry.rollback(
+                model_id, reason, target_version=target_version, actor=caller.name
+            )
+        )
     )

@@ -2,28 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from grace.api.deps import EngineDep, Reader
+from grace.api.responses import JSONReply, reply
 from grace.api.schemas import ExecutionOut, ExecutionPage, PlaybookOut
 
 router = APIRouter(prefix="/api/model-registry", tags=["self-healing"])
 
 
 @router.get("/playbooks", response_model=list[PlaybookOut])
-async def list_playbooks(engine: EngineDep, _: Reader) -> list[dict[str, Any]]:
-    return [
-        {
-            "name": p.name,
-            "resource_type": p.resource_type,
-            "description": p.description,
-            "cooldown": p.cooldown,
-            "steps": [s.name for s in p.steps],
-        }
-        for p in engine.playbooks
-    ]
+async def list_playbooks(engine: EngineDep, _: Reader) -> JSONReply:
+    return reply(
+        [
+            {
+                "name": p.name,
+                "resource_type": p.resource_type,
+                "description": p.description,
+                "cooldown": p.cooldown,
+                "steps": [s.name for s in p.steps],
+            }
+            for p in engine.playbooks
+        ]
+    )
 
 
 @router.get("/executions", response_model=ExecutionPage)
@@ -34,16 +37,18 @@ async def list_executions(
     playbook: str | None = None,
     before: Annotated[int | None, Query(ge=1)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> dict[str, Any]:
+) -> JSONReply:
     """Playbook runs, newest first."""
     runs = engine.list_executions(model_id, playbook=playbook, before_id=before, limit=limit)
-    return {
-        "items": [r.to_dict() for r in runs],
-        "next_before": runs[-1].id if len(runs) == limit else None,
-    }
+    return reply(
+        {
+            "items": [r.to_dict() for r in runs],
+            "next_before": runs[-1].id if len(runs) == limit else None,
+        }
+    )
 
 
 @router.get("/executions/{execution_id}", response_model=ExecutionOut)
-async def get_execution(execution_id: int, engine: EngineDep, _: Reader) -> dict[str, Any]:
+async def get_execution(execution_id: int, engine: EngineDep, _: Reader) -> JSONReply:
     """One run with its steps, their status and timing."""
-    return engine.get_execution(execution_id).to_dict()
+    return reply(engine.get_execution(execution_id).to_dict())
