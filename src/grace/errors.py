@@ -65,6 +65,14 @@ class GraceError(Exception):
         """A stable name for the error type: ``ModelNotFound`` -> ``model-not-found``."""
         return "".join(f"-{c.lower()}" if c.isupper() else c for c in cls.__name__).lstrip("-")
 
+    def attributes(self) -> dict[str, object]:
+        """What the error carries besides its detail (model_id, field, failed_gates, ...)."""
+        return {
+            k: v
+            for k, v in vars(self).items()
+            if k != "detail" and not k.startswith("_") and isinstance(v, str | int | float | list)
+        }
+
     @classmethod
     def rebuild(cls, detail: str, **attributes: object) -> GraceError:
         """The error as it was raised elsewhere (the client uses this for problem+json)."""

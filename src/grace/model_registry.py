@@ -171,6 +171,7 @@ class BatchItem:
         return {
             "index": self.index,
             "status": "refused",
+            "type": f"urn:grace:problem:{self.error.code()}",
             "field": getattr(self.error, "field", None),
             "detail": self.error.detail,
         }

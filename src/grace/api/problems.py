@@ -17,7 +17,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from grace.errors import (
     Conflict,
-    GovernanceRefused,
     GraceError,
     InvalidInput,
     ModelNotFound,
@@ -34,6 +33,7 @@ __all__ = [
     "Unauthorized",
     "install",
     "problem_response",
+    "problem_type",
 ]
 
 log = logging.getLogger(__name__)
@@ -95,20 +95,21 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+def problem_type(exc: GraceError) -> str:
+    return f"urn:grace:problem:{exc.code()}"
+
+
 def grace_error_response(exc: GraceError) -> JSONResponse:
-    slug = type(exc).code()
     for kind, status in _STATUS:
         if isinstance(exc, kind):
-            extra: dict[str, Any] = {}
-            if isinstance(exc, InvalidInput):
-                extra["field"] = exc.field
-            elif isinstance(exc, ModelNotFound):
-                extra["field"] = "model_id"
+            # The error's own attributes (model_id, version, failed_gates, field, ...) travel
+            # with it, so the client can raise the same error with the same attributes.
+            extra: dict[str, Any] = exc.attributes()
+            if isinstance(exc, ModelNotFound):
+                extra.setdefault("field", "model_id")
             elif isinstance(exc, VersionNotFound):
-                extra["field"] = "version"
-            if isinstance(exc, GovernanceRefused):
-                extra["failed_gates"] = exc.failed_gates
-            return problem_response(status, exc.title, exc.detail, slug=slug, **extra)
+                extra.setdefault("field", "version")
+            return problem_response(status, exc.title, exc.detail, slug=exc.code(), **extra)
     raise AssertionError("GraceError is the last row")  # pragma: no cover
 
 
@@ -146,8 +147,11 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # Routing errors get their own type: "no such route" is not "no such model".
         title = HTTPStatus(exc.status_code).phrase
-        return problem_response(exc.status_code, title, str(exc.detail))
+        return problem_response(
+            exc.status_code, title, str(exc.detail), slug=f"http-{exc.status_code}"
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

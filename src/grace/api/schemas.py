@@ -10,13 +10,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
 
 from grace.domain.stages import DeploymentStage
 from grace.domain.tokens import Scope
 
 
 class _In(BaseModel):
+    # Numbers and booleans are taken as JSON gives them: "12" or 1 is not a number or a bool.
     model_config = ConfigDict(extra="forbid")
 
 
@@ -35,12 +36,12 @@ class ModelCreate(_In):
     owner: str | None = None
     tags: list[str] = Field(default_factory=list)
     artifact_uri: str | None = None
-    expected_latency_p95_ms: float | None = Field(
+    expected_latency_p95_ms: StrictFloat | None = Field(
         default=None, description="The latency SLO; required (> 0) to enter production."
     )
-    constitutional_compliance: bool = False
-    bias_check_passed: bool = False
-    calibration_error: float | None = Field(
+    constitutional_compliance: StrictBool = False
+    bias_check_passed: StrictBool = False
+    calibration_error: StrictFloat | None = Field(
         default=None, description="In [0, 1]; at most 0.1 to enter production."
     )
     stage: DeploymentStage = DeploymentStage.DEVELOPMENT
@@ -55,17 +56,17 @@ class ModelUpdate(_In):
     owner: str | None = None
     tags: list[str] | None = None
     artifact_uri: str | None = None
-    expected_latency_p95_ms: float | None = None
-    constitutional_compliance: bool | None = None
-    bias_check_passed: bool | None = None
-    calibration_error: float | None = None
+    expected_latency_p95_ms: StrictFloat | None = None
+    constitutional_compliance: StrictBool | None = None
+    bias_check_passed: StrictBool | None = None
+    calibration_error: StrictFloat | None = None
     metadata: dict[str, Any] | None = None
 
 
 class StageChangeIn(_In):
     stage: DeploymentStage
     reason: str | None = Field(default=None, description="Why; required to override governance.")
-    override_governance: bool = False
+    override_governance: StrictBool = False
 
 
 class ModelOut(_Out):
@@ -120,9 +121,9 @@ class ThresholdsOut(_Out):
 class SettingsIn(_In):
     """Per-model monitoring settings; fields left out are kept."""
 
-    auto_remediate: bool | None = None
-    window_minutes: int | None = None
-    thresholds: dict[str, float | None] | None = Field(
+    auto_remediate: StrictBool | None = None
+    window_minutes: StrictInt | None = None
+    thresholds: dict[str, StrictInt | StrictFloat | None] | None = Field(
         default=None,
         description="Threshold overrides by name (error_rate_warning, error_rate_critical, "
         "latency_factor, ood_rate, input_drift, min_snapshots); null resets one.",
@@ -147,14 +148,14 @@ class SnapshotIn(_In):
     timestamp: datetime | None = Field(
         default=None, description="Defaults to now; without a zone it is UTC."
     )
-    latency_p50_ms: float
-    latency_p95_ms: float
-    latency_p99_ms: float
-    requests_per_second: float
-    error_rate: float
-    ood_rate: float
-    input_drift_score: float | None = None
-    accuracy: float | None = None
+    latency_p50_ms: StrictFloat
+    latency_p95_ms: StrictFloat
+    latency_p99_ms: StrictFloat
+    requests_per_second: StrictFloat
+    error_rate: StrictFloat
+    ood_rate: StrictFloat
+    input_drift_score: StrictFloat | None = None
+    accuracy: StrictFloat | None = None
 
 
 class BatchSnapshotIn(SnapshotIn):
@@ -221,6 +222,7 @@ class SnapshotResultOut(_Out):
 class BatchItemOut(_Out):
     index: int
     status: str = Field(description="stored or refused")
+    type: str | None = Field(default=None, description="For a refusal, the problem type.")
     snapshot_id: int | None = None
     field: str | None = None
     detail: str | None = None

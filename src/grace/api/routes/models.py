@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
@@ -66,10 +66,12 @@ async def list_models(
 ) -> JSONReply:
     """Model versions by model id then registration, filtered, a page at a time."""
     after = decode_cursor(cursor) if cursor else None
-    entries = registry.list_models(
-        stage, owner=owner, tag=tag, model_id=model_id, after=after, limit=limit + 1
-    )
-    page, more = entries[:limit], len(entries) > limit
+    filters: dict[str, Any] = {"owner": owner, "tag": tag, "model_id": model_id}
+    page = registry.list_models(stage, after=after, limit=limit, **filters)
+    more = False
+    if len(page) == limit:  # a full page: is there anything after it?
+        last = (page[-1].model_id, page[-1].version)
+        more = bool(registry.list_models(stage, after=last, limit=1, **filters))
     return reply(
         {
             "items": [e.to_dict() for e in page],
@@ -120,6 +122,21 @@ async def change_stage(
         model_id,
         body.stage,
         version,
+        reason=body.reason,
+        actor=caller.name,
+        override_governance=body.override_governance,
+    )
+    return reply(entry.to_dict())
+
+
+@router.post("/models/{model_id}/stage", response_model=ModelOut)
+async def change_stage_of_latest(
+    model_id: str, body: StageChangeIn, registry: RegistryDep, caller: Writer
+) -> JSONReply:
+    """Move the latest registered version to another stage (as update_deployment_status does)."""
+    entry = registry.update_deployment_status(
+        model_id,
+        body.stage,
         reason=body.reason,
         actor=caller.name,
         override_governance=body.override_governance,

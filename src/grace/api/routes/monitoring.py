@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from pydantic import ValidationError
 
 from grace.api.deps import GraceDep, Ingester, Operator, Reader, RegistryDep
-from grace.api.problems import Forbidden, PayloadTooLarge
+from grace.api.problems import Forbidden, PayloadTooLarge, problem_type
 from grace.api.responses import JSONReply, reply
 from grace.api.schemas import (
     BatchIn,
@@ -104,6 +104,7 @@ async def record_performance_batch(body: BatchIn, grace: GraceDep, _: Ingester) 
         items[index] = {
             "index": index,
             "status": "refused",
+            "type": problem_type(error),
             "field": error.field,
             "detail": error.detail,
         }
@@ -140,14 +141,20 @@ async def _rollback_check(
     caller: Reader,
     window_minutes: int,
     auto_remediate: bool,
+    version: str | None,
 ) -> dict[str, Any]:
     if auto_remediate and not caller.may(Scope.OPERATE):
         raise Forbidden("auto_remediate=true acts on the model and needs the 'operate' scope")
     return dict(
         await registry.check_rollback_triggers(
-            model_id, window_minutes=window_minutes, auto_remediate=auto_remediate
+            model_id, window_minutes=window_minutes, auto_remediate=auto_remediate, version=version
         )
     )
+
+
+Version = Annotated[
+    str | None, Query(description="Judge this version instead of the production one.")
+]
 
 
 @router.get("/models/{model_id}/rollback-check", response_model=RollbackCheckOut)
@@ -157,9 +164,12 @@ async def rollback_check(
     caller: Reader,
     window_minutes: Window = 10,
     auto_remediate: bool = False,
+    version: Version = None,
 ) -> JSONReply:
     """Check the rollback triggers; with auto_remediate=true (scope operate) act on them."""
-    return reply(await _rollback_check(model_id, registry, caller, window_minutes, auto_remediate))
+    return reply(
+        await _rollback_check(model_id, registry, caller, window_minutes, auto_remediate, version)
+    )
 
 
 @router.post("/models/{model_id}/rollback-check", response_model=RollbackCheckOut)
@@ -169,9 +179,12 @@ async def rollback_check_post(
     caller: Reader,
     window_minutes: Window = 10,
     auto_remediate: bool = False,
+    version: Version = None,
 ) -> JSONReply:
     """The same check as POST, since with auto_remediate=true it acts."""
-    return reply(await _rollback_check(model_id, registry, caller, window_minutes, auto_remediate))
+    return reply(
+        await _rollback_check(model_id, registry, caller, window_minutes, auto_remediate, version)
+    )
 
 
 @router.post("/models/{model_id}/rollback", response_model=RollbackOut)
