@@ -97,7 +97,9 @@ class Deployments:
         if entry.status is stage or not is_allowed(entry.status, stage):
             raise InvalidTransition(model_id, entry.version, entry.status.value, stage.value)
         cause = ChangeCause.MANUAL
-        if stage is _PROD and needs_requalification(s.stage_history(model_id), entry.version):
+        if stage is _PROD and needs_requalification(
+            s.stage_history(model_id, version=entry.version), entry.version
+        ):
             raise InvalidTransition(
                 model_id, entry.version, entry.status.value, stage.value, _LATCHED
             )
@@ -244,7 +246,7 @@ class Deployments:
             raise NoStableVersion(
                 f"version {target_version!r} is the current production version of {model_id!r}"
             )
-        if needs_requalification(s.stage_history(model_id), target.version):
+        if needs_requalification(s.stage_history(model_id, version=target.version), target.version):
             raise NoStableVersion(f"version {target_version!r} of {model_id!r} {_LATCHED}")
         return target
 

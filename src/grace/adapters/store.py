@@ -164,8 +164,10 @@ class StoreSession(Protocol):
         cause: ChangeCause,
     ) -> StageChange: ...
 
-    def stage_history(self, model_id: str, limit: int = 10_000) -> list[StageChange]:
-        """The model's stage changes, oldest first."""
+    def stage_history(
+        self, model_id: str, limit: int = 10_000, *, version: str | None = None
+    ) -> list[StageChange]:
+        """The model's stage changes (or one version's), oldest first."""
 
     def get_settings(self, model_id: str) -> StoredSettings: ...
 

@@ -136,6 +136,34 @@ _Q_PRODUCTION = (
     .where(_m.c.model_id == bindparam("model_id"), _v.c.stage == DeploymentStage.PRODUCTION.value)
 )
 _Q_SETTINGS = select(*_SETTINGS_COLUMNS).where(_m.c.model_id == bindparam("model_id"))
+_SET_STAGE = (
+    update(_v)
+    .where(_v.c.id == bindparam("pk"))
+    .values(
+        stage=bindparam("new_stage"), stage_changed_at=bindparam("at"), updated_at=bindparam("at")
+    )
+)
+_SET_STAGE_DEPLOYED = _SET_STAGE.values(deployed_at=bindparam("at"))
+_sc = stage_changes
+_Q_HISTORY = (
+    select(
+        _sc.c.id,
+        _m.c.model_id,
+        _v.c.version,
+        _sc.c.from_stage,
+        _sc.c.to_stage,
+        _sc.c.at,
+        _sc.c.actor,
+        _sc.c.reason,
+        _sc.c.cause,
+    )
+    .join_from(_sc, _v, _sc.c.version_pk == _v.c.id)
+    .join(_m, _sc.c.model_pk == _m.c.id)
+    .where(_sc.c.model_pk == bindparam("model_pk"))
+    .order_by(_sc.c.id)
+    .limit(bindparam("limit"))
+)
+_Q_VERSION_HISTORY = _Q_HISTORY.where(_sc.c.version_pk == bindparam("version_pk"))
 _INSERT_MODEL_SQLITE = sqlite_insert(_m).on_conflict_do_nothing(index_elements=["model_id"])
 _INSERT_MODEL_PG = pg_insert(_m).on_conflict_do_nothing(index_elements=["model_id"])
 _INSERT_VERSION = insert(_v)
@@ -573,16 +601,19 @@ class SqlSession:
         self, model_id: str, version: str, stage: DeploymentStage, at: datetime
     ) -> ModelEntry:
         pk = self._version_pk(model_id, version)
-        values: dict[str, Any] = {"stage": stage.value, "stage_changed_at": at, "updated_at": at}
+        params = {"pk": pk, "new_stage": stage.value, "at": at}
         if stage is DeploymentStage.PRODUCTION:
-            values["deployed_at"] = at
-        try:
-            with self._conn.begin_nested():
-                self._conn.execute(update(_v).where(_v.c.id == pk).values(**values))
-        except IntegrityError as exc:
-            raise ConcurrentChange(
-                f"model {model_id!r} got another production version concurrently; retry"
-            ) from exc
+            # Only this move can break one-production-per-model; a savepoint keeps the
+            # transaction usable when it does.
+            try:
+                with self._conn.begin_nested():
+                    self._conn.execute(_SET_STAGE_DEPLOYED, params)
+            except IntegrityError as exc:
+                raise ConcurrentChange(
+                    f"model {model_id!r} got another production version concurrently; retry"
+                ) from exc
+        else:
+            self._conn.execute(_SET_STAGE, params)
         return self._entry_by_pk(pk)
 
     def append_stage_change(
@@ -627,28 +658,15 @@ class SqlSession:
             cause=cause,
         )
 
-    def stage_history(self, model_id: str, limit: int = 10_000) -> list[StageChange]:
-        model_pk = self._model_pk(model_id)
-        sc = stage_changes
-        rows = self._conn.execute(
-            select(
-                sc.c.id,
-                _m.c.model_id,
-                _v.c.version,
-                sc.c.from_stage,
-                sc.c.to_stage,
-                sc.c.at,
-                sc.c.actor,
-                sc.c.reason,
-                sc.c.cause,
-            )
-            .join_from(sc, _v, sc.c.version_pk == _v.c.id)
-            .join(_m, sc.c.model_pk == _m.c.id)
-            .where(sc.c.model_pk == model_pk)
-            .order_by(sc.c.id)
-            .limit(max(1, limit))
-        )
-        return [_stage_change(r) for r in rows]
+    def stage_history(
+        self, model_id: str, limit: int = 10_000, *, version: str | None = None
+    ) -> list[StageChange]:
+        params: dict[str, Any] = {"model_pk": self._model_pk(model_id), "limit": max(1, limit)}
+        query = _Q_HISTORY
+        if version is not None:
+            params["version_pk"] = self._version_pk(model_id, version)
+            query = _Q_VERSION_HISTORY
+        return [_stage_change(r) for r in self._conn.execute(query, params)]
 
     def get_settings(self, model_id: str) -> StoredSettings:
         row = self._conn.execute(_Q_SETTINGS, {"model_id": model_id}).first()
