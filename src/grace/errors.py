@@ -47,6 +47,7 @@ __all__ = [
     "TokenNotFound",
     "VersionExists",
     "VersionNotFound",
+    "error_field",
     "error_types",
 ]
 
@@ -81,6 +82,17 @@ class GraceError(Exception):
         for name, value in attributes.items():
             setattr(error, name, value)
         return error
+
+
+def error_field(error: GraceError) -> str | None:
+    """The input field an error is about, if any (for problem+json and batch answers)."""
+    if isinstance(error, InvalidInput):
+        return error.field
+    if isinstance(error, ModelNotFound):
+        return "model_id"
+    if isinstance(error, VersionNotFound):
+        return "version"
+    return None
 
 
 def error_types() -> dict[str, type[GraceError]]:

@@ -30,9 +30,11 @@ MAX_TITLE = 500
 
 def _json_safe(field: str, value: Mapping[str, Any]) -> dict[str, Any]:
     try:
-        return dict(json.loads(json.dumps(value, allow_nan=False)))
+        text = json.dumps(value, allow_nan=False, ensure_ascii=False)
+        text.encode("utf-8")  # lone surrogates pass json.dumps but no database stores them
+        return dict(json.loads(text))
     except (TypeError, ValueError) as exc:
-        raise InvalidInput(field, f"must be JSON-serialisable: {exc}") from exc
+        raise InvalidInput(field, f"must be JSON-serialisable text: {exc}") from exc
 
 
 def _parse_status(value: IncidentStatus | str) -> IncidentStatus:

@@ -62,6 +62,7 @@ from grace.errors import (
     ModelNotFound,
     NoProductionVersion,
     VersionNotFound,
+    error_field,
 )
 from grace.incident_registry import IncidentRegistry
 from grace.playbooks import MODEL_ROLLBACK
@@ -172,7 +173,7 @@ class BatchItem:
             "index": self.index,
             "status": "refused",
             "type": f"urn:grace:problem:{self.error.code()}",
-            "field": getattr(self.error, "field", None),
+            "field": error_field(self.error),
             "detail": self.error.detail,
         }
 
@@ -214,9 +215,11 @@ def _check_bool(field: str, value: object) -> bool:
 def _json_document(field: str, value: Mapping[str, Any]) -> dict[str, Any]:
     """``value`` as it will read back from the database (tuples become lists), or InvalidInput."""
     try:
-        return dict(json.loads(json.dumps(value, allow_nan=False)))
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput(field, f"must be a JSON object: {exc}") from None
+        text = json.dumps(value, allow_nan=False, ensure_ascii=False)
+        text.encode("utf-8")  # lone surrogates pass json.dumps but no database stores them
+        return dict(json.loads(text))
+    except (TypeError, ValueError) as exc:  # UnicodeEncodeError is a ValueError
+        raise InvalidInput(field, f"must be a JSON object of valid text: {exc}") from None
 
 
 def _check_version_fields(fields: Mapping[str, Any]) -> dict[str, Any]:

@@ -505,7 +505,7 @@ async def test_a_batch_stores_each_snapshot_or_refuses_it_alone(
             "index": 1,
             "status": "refused",
             "type": "urn:grace:problem:version-not-found",
-            "field": None,
+            "field": "version",
             "detail": "model 'fraud_detector_v3' has no version '9.9'",
         },
         {

@@ -10,8 +10,10 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from grace import __version__
@@ -56,21 +58,40 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(scope, receive, send)
+        if declared is not None:
+            # The server holds the client to a declared length; only the number matters.
+            if declared.isdigit() and int(declared) > self.max_bytes:
+                await self._refuse(scope, receive, send)
+                return
+            await self.app(scope, receive, send)
             return
-        seen = 0
-
-        async def counted() -> Message:
-            nonlocal seen
+        # A streamed (chunked) body: read it up to the limit before the app sees any of it,
+        # so that an oversized one is a 413 rather than a parse error halfway through.
+        chunks: list[bytes] = []
+        size = 0
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise problems.PayloadTooLarge(self._detail())
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await self._refuse(scope, receive, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body: bytes | None = b"".join(chunks)
+
+        async def replay() -> Message:
+            nonlocal body
+            if body is None:
+                return await receive()
+            message: Message = {"type": "http.request", "body": body, "more_body": False}
+            body = None
             return message
 
-        await self.app(scope, counted, send)
+        await self.app(scope, replay, send)
 
     def _detail(self) -> str:
         return f"the request body is larger than the limit of {self.max_bytes} bytes"
@@ -92,18 +113,58 @@ def create_app(grace: Grace, *, allow_open: bool, close_on_shutdown: bool = Fals
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
-        responses={
-            401: {"model": ProblemOut, "description": "Missing or invalid token"},
-            403: {"model": ProblemOut, "description": "The token lacks the scope"},
-            422: {"model": ProblemOut, "description": "Invalid input"},
-        },
     )
     app.state.api = ApiContext(grace=grace, allow_open=allow_open)
     problems.install(app)
     app.add_middleware(BodyLimit, max_bytes=grace.settings.max_body_bytes)
     for module in (service, monitoring, models, incidents, playbooks, events, tokens):
         app.include_router(module.router)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = _with_problems(
+                get_openapi(
+                    title=app.title,
+                    version=app.version,
+                    description=app.description,
+                    routes=app.routes,
+                )
+            )
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def _with_problems(schema: dict[str, Any]) -> dict[str, Any]:
+    """Document the problem+json answers each operation can give, in place of FastAPI's 422."""
+    schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+    schemas["Problem"] = ProblemOut.model_json_schema(ref_template="#/components/schemas/{model}")
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+
+    def problem(description: str) -> dict[str, Any]:
+        content = {problems.PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        return {"description": description, "content": content}
+
+    for path, operations in schema.get("paths", {}).items():
+        for method, operation in operations.items():
+            responses = operation.setdefault("responses", {})
+            responses.pop("422", None)
+            if operation.get("parameters") or operation.get("requestBody"):
+                responses["422"] = problem("Invalid input; `field` names the offending one")
+            if not path.startswith("/api/"):
+                continue
+            responses["401"] = problem("Missing, invalid or revoked token")
+            responses["403"] = problem("The token lacks the scope this needs")
+            responses["503"] = problem("The database is unavailable")
+            if "{" in path:
+                responses["404"] = problem("Not found")
+            if operation.get("requestBody"):
+                responses["413"] = problem("The body is larger than the limit")
+            if method in {"post", "patch", "put", "delete"}:
+                responses["409"] = problem("Refused by the current state")
+    return schema
 
 
 def app_factory() -> FastAPI:

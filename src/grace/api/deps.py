@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request, Security
+from fastapi import Depends, Path, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from grace.api.problems import Forbidden, Unauthorized
@@ -17,6 +17,7 @@ from grace.model_registry import ModelRegistry
 from grace.self_healing import SelfHealingEngine
 
 __all__ = [
+    "MAX_ID",
     "Admin",
     "ApiContext",
     "Authorizer",
@@ -28,10 +29,15 @@ __all__ = [
     "Ingester",
     "Operator",
     "Reader",
+    "RecordId",
     "RegistryDep",
     "Writer",
     "require",
 ]
+
+# Ids and log positions are 64-bit in the database; anything larger is refused as input.
+MAX_ID = 2**63 - 1
+RecordId = Annotated[int, Path(ge=1, le=MAX_ID, description="A record's id.")]
 
 _bearer = HTTPBearer(auto_error=False, description="An API token: `grc_<id>_<secret>`.")
 

@@ -7,22 +7,24 @@ few of the HTTP layer's own) propagate, and this table decides the status.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 from grace.errors import (
     Conflict,
     GraceError,
     InvalidInput,
-    ModelNotFound,
     NotFound,
     StorageError,
-    VersionNotFound,
+    error_field,
 )
 
 __all__ = [
@@ -105,17 +107,25 @@ def grace_error_response(exc: GraceError) -> JSONResponse:
             # The error's own attributes (model_id, version, failed_gates, field, ...) travel
             # with it, so the client can raise the same error with the same attributes.
             extra: dict[str, Any] = exc.attributes()
-            if isinstance(exc, ModelNotFound):
-                extra.setdefault("field", "model_id")
-            elif isinstance(exc, VersionNotFound):
-                extra.setdefault("field", "version")
+            extra.setdefault("field", error_field(exc))
             return problem_response(status, exc.title, exc.detail, slug=exc.code(), **extra)
     raise AssertionError("GraceError is the last row")  # pragma: no cover
 
 
-def _location(loc: tuple[int | str, ...]) -> str:
-    parts = [str(p) for p in loc if p not in {"body", "query", "path", "header"}]
+def _location(error: Mapping[str, Any]) -> str:
+    if error.get("type") == "json_invalid":  # its loc ends in a character offset
+        return "body"
+    parts = [str(p) for p in error.get("loc", ()) if p not in {"body", "query", "path", "header"}]
     return ".".join(parts) or "body"
+
+
+def _allowed(app: FastAPI, path: str) -> list[str]:
+    methods: set[str] = set()
+    for route in iter_route_contexts(app.routes):
+        regex, _, _ = compile_path(str(getattr(route, "path", "")))
+        if regex.fullmatch(path):
+            methods.update(getattr(route, "methods", None) or ())
+    return sorted(methods)
 
 
 def install(app: FastAPI) -> None:
@@ -131,10 +141,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {"field": _location(tuple(e.get("loc", ()))), "detail": str(e.get("msg", ""))}
-            for e in exc.errors()
-        ]
+        errors = [{"field": _location(e), "detail": str(e.get("msg", ""))} for e in exc.errors()]
         first = errors[0] if errors else {"field": "body", "detail": "invalid request"}
         return problem_response(
             422,
@@ -146,12 +153,16 @@ def install(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         # Routing errors get their own type: "no such route" is not "no such model".
         title = HTTPStatus(exc.status_code).phrase
-        return problem_response(
+        response = problem_response(
             exc.status_code, title, str(exc.detail), slug=f"http-{exc.status_code}"
         )
+        response.headers.update(exc.headers or {})
+        if exc.status_code == 405:  # Allow: every method of every route on this path
+            response.headers["Allow"] = ", ".join(_allowed(request.app, request.url.path))
+        return response
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -374,6 +374,11 @@ class EventOut(_Out):
     data: dict[str, Any]
 
 
+class TimelinePage(_Out):
+    items: list[EventOut]
+    next_before: int | None = Field(description="Pass as `before_seq` for older events.")
+
+
 class EventPage(_Out):
     items: list[EventOut]
     next_after: int | None = Field(description="Pass as `after_seq` to continue.")

@@ -80,7 +80,10 @@ class ModelPerformanceSnapshot:
             raise InvalidInput(
                 "timestamp", f"must be a datetime, got {type(self.timestamp).__name__}"
             )
-        put("timestamp", ensure_utc(self.timestamp))
+        try:
+            put("timestamp", ensure_utc(self.timestamp))
+        except OverflowError:
+            raise InvalidInput("timestamp", "is out of the representable range") from None
 
     def check_not_in_future(self, now: datetime, tolerance: timedelta) -> None:
         """Refuse a timestamp further ahead of ``now`` than clocks plausibly drift."""

@@ -20,6 +20,7 @@ __all__ = [
     "check_optional_text",
     "check_rate",
     "check_tags",
+    "check_unicode",
 ]
 
 MAX_ID_LENGTH = 200
@@ -59,6 +60,15 @@ def check_rate(field: str, value: object) -> float:
     return check_number(field, value, minimum=0.0, maximum=1.0)
 
 
+def check_unicode(field: str, value: str) -> str:
+    """Text that can be stored: no lone surrogates (which JSON may carry but UTF-8 cannot)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput(field, "must be valid Unicode text") from None
+    return value
+
+
 def check_identifier(field: str, value: object, max_length: int = MAX_ID_LENGTH) -> str:
     """A non-empty, printable string without surrounding blanks, at most ``max_length`` long."""
     if not isinstance(value, str):
@@ -69,7 +79,7 @@ def check_identifier(field: str, value: object, max_length: int = MAX_ID_LENGTH)
         raise InvalidInput(field, f"must be at most {max_length} characters long")
     if not value.isprintable() or "/" in value:
         raise InvalidInput(field, "must contain only printable characters and no '/'")
-    return value
+    return check_unicode(field, value)
 
 
 def check_optional_text(field: str, value: object, max_length: int = MAX_TEXT_LENGTH) -> str | None:
@@ -80,7 +90,7 @@ def check_optional_text(field: str, value: object, max_length: int = MAX_TEXT_LE
         raise InvalidInput(field, f"must be a string, got {type(value).__name__}")
     if len(value) > max_length:
         raise InvalidInput(field, f"must be at most {max_length} characters long")
-    return value
+    return check_unicode(field, value)
 
 
 def check_tags(field: str, value: object) -> tuple[str, ...]:

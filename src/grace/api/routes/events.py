@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
-from grace.api.deps import GraceDep, Reader
+from grace.api.deps import MAX_ID, GraceDep, Reader
 from grace.api.responses import JSONReply, reply
 from grace.api.schemas import EventPage
 from grace.clarity import Event
@@ -32,7 +32,9 @@ BATCH = 500
 async def list_events(
     grace: GraceDep,
     _: Reader,
-    after_seq: Annotated[int | None, Query(ge=0, description="Events after this position.")] = None,
+    after_seq: Annotated[
+        int | None, Query(ge=0, le=MAX_ID, description="Events after this position.")
+    ] = None,
     model_id: str | None = None,
     event_type: Annotated[list[str] | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -62,7 +64,9 @@ async def stream_events(
     request: Request,
     grace: GraceDep,
     _: Reader,
-    after_seq: Annotated[int | None, Query(ge=0, description="Replay from this position.")] = None,
+    after_seq: Annotated[
+        int | None, Query(ge=0, le=MAX_ID, description="Replay from this position.")
+    ] = None,
     model_id: str | None = None,
     event_type: Annotated[list[str] | None, Query()] = None,
     last_event_id: Annotated[str | None, Header()] = None,
@@ -73,7 +77,9 @@ async def stream_events(
         try:
             start = int(last_event_id)
         except ValueError:
-            raise InvalidInput("Last-Event-ID", "must be an event seq") from None
+            start = -1
+        if not 0 <= start <= MAX_ID:
+            raise InvalidInput("Last-Event-ID", "must be an event position (seq)")
     if start is None:
         start = await asyncio.to_thread(grace.events.latest_seq)
     return StreamingResponse(

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from grace.api.deps import IncidentsDep, Operator, Reader
+from grace.api.deps import MAX_ID, IncidentsDep, Operator, Reader, RecordId
 from grace.api.responses import JSONReply, reply
 from grace.api.schemas import IncidentActionIn, IncidentOut, IncidentPage, NoteIn, TimelineEntryOut
 from grace.domain.records import IncidentStatus
@@ -23,7 +23,7 @@ async def list_incidents(
     severity: Severity | None = None,
     model_id: Annotated[str | None, Query(description="The incident's resource id.")] = None,
     before: Annotated[
-        int | None, Query(ge=1, description="Only incidents older than this id.")
+        int | None, Query(ge=1, le=MAX_ID, description="Only incidents older than this id.")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> JSONReply:
@@ -40,14 +40,14 @@ async def list_incidents(
 
 
 @router.get("/incidents/{incident_id}", response_model=IncidentOut)
-async def get_incident(incident_id: int, incidents: IncidentsDep, _: Reader) -> JSONReply:
+async def get_incident(incident_id: RecordId, incidents: IncidentsDep, _: Reader) -> JSONReply:
     """One incident with its timeline."""
     return reply(incidents.get_incident(incident_id).to_dict())
 
 
 @router.post("/incidents/{incident_id}/acknowledge", response_model=IncidentOut)
 async def acknowledge(
-    incident_id: int,
+    incident_id: RecordId,
     incidents: IncidentsDep,
     caller: Operator,
     body: IncidentActionIn | None = None,
@@ -58,7 +58,7 @@ async def acknowledge(
 
 @router.post("/incidents/{incident_id}/resolve", response_model=IncidentOut)
 async def resolve(
-    incident_id: int,
+    incident_id: RecordId,
     incidents: IncidentsDep,
     caller: Operator,
     body: IncidentActionIn | None = None,
@@ -69,7 +69,7 @@ async def resolve(
 
 @router.post("/incidents/{incident_id}/notes", response_model=TimelineEntryOut, status_code=201)
 async def annotate(
-    incident_id: int, body: NoteIn, incidents: IncidentsDep, caller: Operator
+    incident_id: RecordId, body: NoteIn, incidents: IncidentsDep, caller: Operator
 ) -> JSONReply:
     """Add a note (or any timeline entry) to the incident."""
     entry = await incidents.annotate(

@@ -9,10 +9,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from grace.api.deps import Reader, RegistryDep, Writer
+from grace.api.deps import MAX_ID, Reader, RegistryDep, Writer
 from grace.api.responses import JSONReply, reply
 from grace.api.schemas import (
-    EventPage,
     ModelCreate,
     ModelOut,
     ModelPage,
@@ -22,6 +21,7 @@ from grace.api.schemas import (
     SettingsOut,
     StageChangeIn,
     StageChangeOut,
+    TimelinePage,
 )
 from grace.domain.stages import DeploymentStage
 from grace.errors import InvalidInput, NoProductionVersion
@@ -171,12 +171,12 @@ async def configure_model(
     return reply(settings.to_dict())
 
 
-@router.get("/models/{model_id}/timeline", response_model=EventPage)
+@router.get("/models/{model_id}/timeline", response_model=TimelinePage)
 async def model_timeline(
     model_id: str,
     registry: RegistryDep,
     _: Reader,
-    before_seq: Annotated[int | None, Query(ge=1)] = None,
+    before_seq: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     limit: Limit = 100,
 ) -> JSONReply:
     """The model's events, newest first."""
@@ -184,7 +184,6 @@ async def model_timeline(
     return reply(
         {
             "items": [e.to_dict() for e in events],
-            "next_after": None,
             "next_before": events[-1].seq if len(events) == limit else None,
         }
     )

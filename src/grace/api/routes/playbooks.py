@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from grace.api.deps import EngineDep, Reader
+from grace.api.deps import MAX_ID, EngineDep, Reader, RecordId
 from grace.api.responses import JSONReply, reply
 from grace.api.schemas import ExecutionOut, ExecutionPage, PlaybookOut
 
@@ -35,7 +35,7 @@ async def list_executions(
     _: Reader,
     model_id: str | None = None,
     playbook: str | None = None,
-    before: Annotated[int | None, Query(ge=1)] = None,
+    before: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> JSONReply:
     """Playbook runs, newest first."""
@@ -49,6 +49,6 @@ async def list_executions(
 
 
 @router.get("/executions/{execution_id}", response_model=ExecutionOut)
-async def get_execution(execution_id: int, engine: EngineDep, _: Reader) -> JSONReply:
+async def get_execution(execution_id: RecordId, engine: EngineDep, _: Reader) -> JSONReply:
     """One run with its steps, their status and timing."""
     return reply(engine.get_execution(execution_id).to_dict())
