@@ -43,6 +43,8 @@ class Grace:
     registry: ModelRegistry
     tokens: TokenService
     events: EventLog
+    #: Run short database calls inline (SQLite) rather than in a worker thread.
+    inline_db: bool = False
     _closed: bool = field(default=False, repr=False)
 
     def close(self) -> None:
@@ -95,6 +97,7 @@ def build(
         future_tolerance=timedelta(seconds=settings.future_timestamp_tolerance_seconds),
         inline_db=_is_sqlite(store),
     )
+    # (the registry and the HTTP routes share this one decision)
     tokens = TokenService(store, clock, cache_seconds=settings.token_cache_seconds)
     return Grace(
         settings,
@@ -107,6 +110,7 @@ def build(
         registry,
         tokens,
         EventLog(store),
+        inline_db=_is_sqlite(store),
     )
 
 

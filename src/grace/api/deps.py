@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, ParamSpec, TypeVar
 
 from fastapi import Depends, Path, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -31,6 +33,8 @@ __all__ = [
     "Reader",
     "RecordId",
     "RegistryDep",
+    "Run",
+    "Runner",
     "Writer",
     "require",
 ]
@@ -39,7 +43,24 @@ __all__ = [
 MAX_ID = 2**63 - 1
 RecordId = Annotated[int, Path(ge=1, le=MAX_ID, description="A record's id.")]
 
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
 _bearer = HTTPBearer(auto_error=False, description="An API token: `grc_<id>_<secret>`.")
+
+
+class Runner:
+    """Runs a plain (blocking) core call from a route: inline on SQLite, where calls take
+    microseconds and a thread hop costs more than it saves; in a worker thread on a
+    networked database, so that one slow query does not stall every other request."""
+
+    def __init__(self, inline: bool) -> None:
+        self.inline = inline
+
+    async def __call__(self, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        if self.inline:
+            return fn(*args, **kwargs)
+        return await asyncio.to_thread(fn, *args, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -50,6 +71,10 @@ class ApiContext:
     #: With no active token at all, may requests go through unauthenticated?  Only when the
     #: service listens on loopback, or was started with --insecure.
     allow_open: bool
+
+    @property
+    def run(self) -> Runner:
+        return Runner(self.grace.inline_db)
 
 
 @dataclass(frozen=True)
@@ -101,6 +126,10 @@ def require(scope: Scope) -> Authorizer:
     return Authorizer(scope)
 
 
+async def _run(request: Request) -> Runner:
+    return _api(request).run
+
+
 async def _grace(request: Request) -> Grace:
     return _api(request).grace
 
@@ -122,6 +151,7 @@ async def _bus(request: Request) -> EventBus:
 
 
 GraceDep = Annotated[Grace, Depends(_grace)]
+Run = Annotated[Runner, Depends(_run)]
 RegistryDep = Annotated[ModelRegistry, Depends(_registry)]
 IncidentsDep = Annotated[IncidentRegistry, Depends(_incidents)]
 EngineDep = Annotated[SelfHealingEngine, Depends(_engine)]

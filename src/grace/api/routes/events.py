@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
-from grace.api.deps import MAX_ID, GraceDep, Reader
+from grace.api.deps import MAX_ID, GraceDep, Reader, Run
 from grace.api.responses import JSONReply, reply
 from grace.api.schemas import EventPage
 from grace.clarity import Event
@@ -32,6 +32,7 @@ BATCH = 500
 async def list_events(
     grace: GraceDep,
     _: Reader,
+    run: Run,
     after_seq: Annotated[
         int | None, Query(ge=0, le=MAX_ID, description="Events after this position.")
     ] = None,
@@ -40,8 +41,12 @@ async def list_events(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> JSONReply:
     """The event log in order, a page at a time (continue with ``next_after``)."""
-    events = grace.events.list_events(
-        after_seq=after_seq or 0, resource_id=model_id, event_types=event_type, limit=limit
+    events = await run(
+        grace.events.list_events,
+        after_seq=after_seq or 0,
+        resource_id=model_id,
+        event_types=event_type,
+        limit=limit,
     )
     return reply(
         {

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from grace.api.deps import MAX_ID, IncidentsDep, Operator, Reader, RecordId
+from grace.api.deps import MAX_ID, IncidentsDep, Operator, Reader, RecordId, Run
 from grace.api.responses import JSONReply, reply
 from grace.api.schemas import IncidentActionIn, IncidentOut, IncidentPage, NoteIn, TimelineEntryOut
 from grace.domain.records import IncidentStatus
@@ -19,6 +19,7 @@ router = APIRouter(prefix="/api/model-registry", tags=["incidents"])
 async def list_incidents(
     incidents: IncidentsDep,
     _: Reader,
+    run: Run,
     status: IncidentStatus | None = None,
     severity: Severity | None = None,
     model_id: Annotated[str | None, Query(description="The incident's resource id.")] = None,
@@ -28,8 +29,13 @@ async def list_incidents(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> JSONReply:
     """Incidents, newest first, filtered by status, severity and model."""
-    found = incidents.list_incidents(
-        resource_id=model_id, status=status, severity=severity, before_id=before, limit=limit
+    found = await run(
+        incidents.list_incidents,
+        resource_id=model_id,
+        status=status,
+        severity=severity,
+        before_id=before,
+        limit=limit,
     )
     return reply(
         {
@@ -40,9 +46,11 @@ async def list_incidents(
 
 
 @router.get("/incidents/{incident_id}", response_model=IncidentOut)
-async def get_incident(incident_id: RecordId, incidents: IncidentsDep, _: Reader) -> JSONReply:
+async def get_incident(
+    incident_id: RecordId, incidents: IncidentsDep, _: Reader, run: Run
+) -> JSONReply:
     """One incident with its timeline."""
-    return reply(incidents.get_incident(incident_id).to_dict())
+    return reply((await run(incidents.get_incident, incident_id)).to_dict())
 
 
 @router.post("/incidents/{incident_id}/acknowledge", response_model=IncidentOut)

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from grace.api.deps import MAX_ID, Reader, RegistryDep, Writer
+from grace.api.deps import MAX_ID, Reader, RegistryDep, Run, Writer
 from grace.api.responses import JSONReply, reply
 from grace.api.schemas import (
     ModelCreate,
@@ -46,10 +46,14 @@ def decode_cursor(cursor: str) -> tuple[str, str]:
 
 
 @router.post("/models", response_model=ModelOut, status_code=201)
-async def register_model(body: ModelCreate, registry: RegistryDep, caller: Writer) -> JSONReply:
+async def register_model(
+    body: ModelCreate, registry: RegistryDep, caller: Writer, run: Run
+) -> JSONReply:
     """Register a model version (409 if that version exists)."""
     fields = body.model_dump(exclude={"model_id", "version"})
-    entry = registry.register_model(body.model_id, body.version, actor=caller.name, **fields)
+    entry = await run(
+        registry.register_model, body.model_id, body.version, actor=caller.name, **fields
+    )
     return reply(entry.to_dict(), status_code=201)
 
 
@@ -57,6 +61,7 @@ async def register_model(body: ModelCreate, registry: RegistryDep, caller: Write
 async def list_models(
     registry: RegistryDep,
     _: Reader,
+    run: Run,
     stage: DeploymentStage | None = None,
     owner: str | None = None,
     tag: str | None = None,
@@ -67,11 +72,11 @@ async def list_models(
     """Model versions by model id then registration, filtered, a page at a time."""
     after = decode_cursor(cursor) if cursor else None
     filters: dict[str, Any] = {"owner": owner, "tag": tag, "model_id": model_id}
-    page = registry.list_models(stage, after=after, limit=limit, **filters)
+    page = await run(registry.list_models, stage, after=after, limit=limit, **filters)
     more = False
     if len(page) == limit:  # a full page: is there anything after it?
         last = (page[-1].model_id, page[-1].version)
-        more = bool(registry.list_models(stage, after=last, limit=1, **filters))
+        more = bool(await run(registry.list_models, stage, after=last, limit=1, **filters))
     return reply(
         {
             "items": [e.to_dict() for e in page],
@@ -81,9 +86,9 @@ async def list_models(
 
 
 @router.get("/models/{model_id}", response_model=ModelOut)
-async def get_model(model_id: str, registry: RegistryDep, _: Reader) -> JSONReply:
+async def get_model(model_id: str, registry: RegistryDep, _: Reader, run: Run) -> JSONReply:
     """The latest registered version of the model."""
-    return reply(registry.get_model(model_id).to_dict())
+    return reply((await run(registry.get_model, model_id)).to_dict())
 
 
 @router.get(
@@ -91,34 +96,48 @@ async def get_model(model_id: str, registry: RegistryDep, _: Reader) -> JSONRepl
     response_model=ModelOut,
     responses={404: {"model": ProblemOut, "description": "Unknown model or nothing in production"}},
 )
-async def get_production_version(model_id: str, registry: RegistryDep, _: Reader) -> JSONReply:
+async def get_production_version(
+    model_id: str, registry: RegistryDep, _: Reader, run: Run
+) -> JSONReply:
     """The version in production now (404 when the model has none)."""
-    entry = registry.get_production_version(model_id)
+    entry = await run(registry.get_production_version, model_id)
     if entry is None:
         raise NoProductionVersion(model_id)
     return reply(entry.to_dict())
 
 
 @router.get("/models/{model_id}/versions/{version}", response_model=ModelOut)
-async def get_version(model_id: str, version: str, registry: RegistryDep, _: Reader) -> JSONReply:
-    return reply(registry.get_model(model_id, version).to_dict())
+async def get_version(
+    model_id: str, version: str, registry: RegistryDep, _: Reader, run: Run
+) -> JSONReply:
+    return reply((await run(registry.get_model, model_id, version)).to_dict())
 
 
 @router.patch("/models/{model_id}/versions/{version}", response_model=ModelOut)
 async def update_version(
-    model_id: str, version: str, body: ModelUpdate, registry: RegistryDep, caller: Writer
+    model_id: str, version: str, body: ModelUpdate, registry: RegistryDep, caller: Writer, run: Run
 ) -> JSONReply:
     """Change descriptive fields of a version; fields left out are kept."""
     changes = body.model_dump(exclude_unset=True)
-    return reply(registry.update_model(model_id, version, actor=caller.name, **changes).to_dict())
+    return reply(
+        (
+            await run(registry.update_model, model_id, version, actor=caller.name, **changes)
+        ).to_dict()
+    )
 
 
 @router.post("/models/{model_id}/versions/{version}/stage", response_model=ModelOut)
 async def change_stage(
-    model_id: str, version: str, body: StageChangeIn, registry: RegistryDep, caller: Writer
+    model_id: str,
+    version: str,
+    body: StageChangeIn,
+    registry: RegistryDep,
+    caller: Writer,
+    run: Run,
 ) -> JSONReply:
     """Move a version to another stage; promotion passes the governance gates (409 lists them)."""
-    entry = registry.update_deployment_status(
+    entry = await run(
+        registry.update_deployment_status,
         model_id,
         body.stage,
         version,
@@ -131,10 +150,11 @@ async def change_stage(
 
 @router.post("/models/{model_id}/stage", response_model=ModelOut)
 async def change_stage_of_latest(
-    model_id: str, body: StageChangeIn, registry: RegistryDep, caller: Writer
+    model_id: str, body: StageChangeIn, registry: RegistryDep, caller: Writer, run: Run
 ) -> JSONReply:
     """Move the latest registered version to another stage (as update_deployment_status does)."""
-    entry = registry.update_deployment_status(
+    entry = await run(
+        registry.update_deployment_status,
         model_id,
         body.stage,
         reason=body.reason,
@@ -145,23 +165,24 @@ async def change_stage_of_latest(
 
 
 @router.get("/models/{model_id}/history", response_model=list[StageChangeOut])
-async def stage_history(model_id: str, registry: RegistryDep, _: Reader) -> JSONReply:
+async def stage_history(model_id: str, registry: RegistryDep, _: Reader, run: Run) -> JSONReply:
     """Every stage change of the model, oldest first."""
-    return reply([c.to_dict() for c in registry.get_stage_history(model_id)])
+    return reply([c.to_dict() for c in await run(registry.get_stage_history, model_id)])
 
 
 @router.get("/models/{model_id}/settings", response_model=SettingsOut)
-async def get_settings(model_id: str, registry: RegistryDep, _: Reader) -> JSONReply:
+async def get_settings(model_id: str, registry: RegistryDep, _: Reader, run: Run) -> JSONReply:
     """Auto-remediation, window and trigger thresholds in effect for the model."""
-    return reply(registry.get_model_settings(model_id).to_dict())
+    return reply((await run(registry.get_model_settings, model_id)).to_dict())
 
 
 @router.patch("/models/{model_id}/settings", response_model=SettingsOut)
 async def configure_model(
-    model_id: str, body: SettingsIn, registry: RegistryDep, _: Writer
+    model_id: str, body: SettingsIn, registry: RegistryDep, _: Writer, run: Run
 ) -> JSONReply:
     """Change auto-remediation, the window or thresholds; `reset` returns them to the default."""
-    settings = registry.configure_model(
+    settings = await run(
+        registry.configure_model,
         model_id,
         auto_remediate=body.auto_remediate,
         window_minutes=body.window_minutes,
@@ -176,11 +197,12 @@ async def model_timeline(
     model_id: str,
     registry: RegistryDep,
     _: Reader,
+    run: Run,
     before_seq: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     limit: Limit = 100,
 ) -> JSONReply:
     """The model's events, newest first."""
-    events = registry.get_timeline(model_id, before_seq=before_seq, limit=limit)
+    events = await run(registry.get_timeline, model_id, before_seq=before_seq, limit=limit)
     return reply(
         {
             "items": [e.to_dict() for e in events],

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import ValidationError
 
-from grace.api.deps import GraceDep, Ingester, Operator, Reader, RegistryDep
+from grace.api.deps import GraceDep, Ingester, Operator, Reader, RegistryDep, Run
 from grace.api.problems import Forbidden, PayloadTooLarge, problem_type
 from grace.api.responses import JSONReply, reply
 from grace.api.schemas import (
@@ -63,10 +63,10 @@ async def monitor_production(
 
 @router.get("/models/{model_id}/health", response_model=HealthOut)
 async def model_health(
-    model_id: str, registry: RegistryDep, _: Reader, window_minutes: Window | None = None
+    model_id: str, registry: RegistryDep, _: Reader, run: Run, window_minutes: Window | None = None
 ) -> JSONReply:
     """Health summary of the model's production version."""
-    return reply(dict(registry.get_model_health_summary(model_id, window_minutes)))
+    return reply(dict(await run(registry.get_model_health_summary, model_id, window_minutes)))
 
 
 @router.post("/models/{model_id}/performance", response_model=SnapshotResultOut, status_code=201)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from grace.api.deps import MAX_ID, EngineDep, Reader, RecordId
+from grace.api.deps import MAX_ID, EngineDep, Reader, RecordId, Run
 from grace.api.responses import JSONReply, reply
 from grace.api.schemas import ExecutionOut, ExecutionPage, PlaybookOut
 
@@ -33,13 +33,16 @@ async def list_playbooks(engine: EngineDep, _: Reader) -> JSONReply:
 async def list_executions(
     engine: EngineDep,
     _: Reader,
+    run: Run,
     model_id: str | None = None,
     playbook: str | None = None,
     before: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> JSONReply:
     """Playbook runs, newest first."""
-    runs = engine.list_executions(model_id, playbook=playbook, before_id=before, limit=limit)
+    runs = await run(
+        engine.list_executions, model_id, playbook=playbook, before_id=before, limit=limit
+    )
     return reply(
         {
             "items": [r.to_dict() for r in runs],
@@ -49,6 +52,8 @@ async def list_executions(
 
 
 @router.get("/executions/{execution_id}", response_model=ExecutionOut)
-async def get_execution(execution_id: RecordId, engine: EngineDep, _: Reader) -> JSONReply:
+async def get_execution(
+    execution_id: RecordId, engine: EngineDep, _: Reader, run: Run
+) -> JSONReply:
     """One run with its steps, their status and timing."""
-    return reply(engine.get_execution(execution_id).to_dict())
+    return reply((await run(engine.get_execution, execution_id)).to_dict())
