@@ -59,7 +59,6 @@ class EventBus:
         self._subscriptions: tuple[Subscription, ...] = ()
         self._lock = threading.Lock()
         self._handler_timeout = handler_timeout
-        self._background: set[asyncio.Task[int]] = set()
 
     def subscribe(self, handler: Handler, event_types: Iterable[str] | None = None) -> Subscription:
         """Call ``handler`` for every published event of ``event_types`` (all when None)."""
@@ -98,18 +97,6 @@ class EventBus:
             return 0
         results = await asyncio.gather(*(self._call(sub, event) for sub in here))
         return sum(results)
-
-    def publish_nowait(self, event: Event) -> None:
-        """Publish from synchronous code: scheduled on the running loop, or run to completion."""
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            if self._subscriptions:
-                asyncio.run(self.publish(event))
-            return
-        task = loop.create_task(self.publish(event))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
 
     async def _call(self, sub: Subscription, event: Event) -> int:
         try:

@@ -9,9 +9,8 @@ and ``client.engine`` mirror the reads and acts of the incident registry and
 the self-healing engine, as ``Grace.incidents`` and ``Grace.engine`` do.
 
 Not offered remotely: the ``set_*_callback`` methods (callbacks run in the
-service's process), ``actor`` (over HTTP the actor is the token's name),
-``check_rollback_triggers(version=...)``, ``window_stats`` and
-``default_thresholds`` (the API has no parameter or endpoint for them).
+service's process), ``actor`` (over HTTP the actor is the token's name) and
+``window_stats`` (the API has no endpoint for it).
 
 Errors: every refusal of the core arrives as the exception the core raised;
 the HTTP path adds its own failures under :class:`RemoteError`::

@@ -9,7 +9,6 @@ Status moves open -> acknowledged -> resolved (or open -> resolved).
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,22 +18,13 @@ from grace.clock import Clock
 from grace.domain.events import Event, EventType
 from grace.domain.records import Incident, IncidentStatus, TimelineEntry
 from grace.domain.severity import Severity, parse_severity
-from grace.domain.validation import check_identifier, check_mapping, check_optional_text
+from grace.domain.validation import check_identifier, check_json_object, check_optional_text
 from grace.errors import ConcurrentChange, Conflict, InvalidInput
 
 __all__ = ["IncidentRegistry", "get_incident_registry"]
 
 SOURCE = "incident_registry"
 MAX_TITLE = 500
-
-
-def _json_safe(field: str, value: Mapping[str, Any]) -> dict[str, Any]:
-    try:
-        text = json.dumps(value, allow_nan=False, ensure_ascii=False)
-        text.encode("utf-8")  # lone surrogates pass json.dumps but no database stores them
-        return dict(json.loads(text))
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput(field, f"must be JSON-serialisable text: {exc}") from exc
 
 
 def _parse_status(value: IncidentStatus | str) -> IncidentStatus:
@@ -79,7 +69,7 @@ class IncidentRegistry:
             raise InvalidInput("title", "must be a non-empty string")
         check_optional_text("title", title, MAX_TITLE)
         check_optional_text("description", description)
-        ctx = _json_safe("context", check_mapping("context", context))
+        ctx = check_json_object("context", context)
         key = dedup_key or ctx.get("dedup_key") or f"{source}:{resource_type}:{resource_id}:{title}"
         check_identifier("dedup_key", str(key), 400)
         new = NewIncident(
@@ -201,7 +191,7 @@ class IncidentRegistry:
             raise InvalidInput("message", "must be a non-empty string")
         check_optional_text("message", message)
         check_identifier("kind", kind, 40)
-        payload = _json_safe("data", check_mapping("data", data))
+        payload = check_json_object("data", data)
 
         def write() -> tuple[TimelineEntry, Event]:
             with self._store.write() as s:

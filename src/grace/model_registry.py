@@ -20,7 +20,6 @@ method.  Database work of coroutines runs in a worker thread.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -50,7 +49,7 @@ from grace.domain.triggers import TriggerEvaluation, TriggerThresholds, evaluate
 from grace.domain.trust import INITIAL_TRUST
 from grace.domain.validation import (
     check_identifier,
-    check_mapping,
+    check_json_object,
     check_number,
     check_optional_text,
     check_tags,
@@ -212,16 +211,6 @@ def _check_bool(field: str, value: object) -> bool:
     return value
 
 
-def _json_document(field: str, value: Mapping[str, Any]) -> dict[str, Any]:
-    """``value`` as it will read back from the database (tuples become lists), or InvalidInput."""
-    try:
-        text = json.dumps(value, allow_nan=False, ensure_ascii=False)
-        text.encode("utf-8")  # lone surrogates pass json.dumps but no database stores them
-        return dict(json.loads(text))
-    except (TypeError, ValueError) as exc:  # UnicodeEncodeError is a ValueError
-        raise InvalidInput(field, f"must be a JSON object of valid text: {exc}") from None
-
-
 def _check_version_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
     """Validate the descriptive fields of a version (all optional)."""
     out: dict[str, Any] = {}
@@ -247,7 +236,7 @@ def _check_version_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
         elif key == "calibration_error":
             out[key] = None if value is None else check_number(key, value, minimum=0.0, maximum=1.0)
         elif key == "metadata":
-            out[key] = _json_document(key, check_mapping(key, value))
+            out[key] = check_json_object(key, value)
         else:
             raise InvalidInput(
                 key, f"is not a field that can be updated; known: {', '.join(DESCRIPTIVE_FIELDS)}"
@@ -1090,10 +1079,6 @@ class ModelRegistry:
             target_version=outcome.to_version,
             from_version=outcome.from_version,
         )
-
-    @property
-    def default_thresholds(self) -> TriggerThresholds:
-        return self._defaults
 
     def window_stats(self, model_id: str, version: str, window_minutes: int = 10) -> WindowStats:
         """Raw window aggregates of one version (for dashboards and tests)."""

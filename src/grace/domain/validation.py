@@ -6,6 +6,7 @@ refusal says exactly what was wrong and nothing is stored.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -15,6 +16,7 @@ from grace.errors import InvalidInput
 __all__ = [
     "MAX_ID_LENGTH",
     "check_identifier",
+    "check_json_object",
     "check_mapping",
     "check_number",
     "check_optional_text",
@@ -107,6 +109,20 @@ def check_tags(field: str, value: object) -> tuple[str, ...]:
     if len(tags) > MAX_TAGS:
         raise InvalidInput(field, f"at most {MAX_TAGS} tags are allowed")
     return tuple(tags)
+
+
+def check_json_object(field: str, value: object) -> dict[str, Any]:
+    """A mapping as it will read back from the database (tuples become lists), or InvalidInput.
+
+    Lone surrogates pass ``json.dumps`` but no database stores them, so they are refused too.
+    """
+    mapping = check_mapping(field, value)
+    try:
+        text = json.dumps(mapping, allow_nan=False, ensure_ascii=False)
+        text.encode("utf-8")
+        return dict(json.loads(text))
+    except (TypeError, ValueError) as exc:  # UnicodeEncodeError is a ValueError
+        raise InvalidInput(field, f"must be a JSON object of valid text: {exc}") from None
 
 
 def check_mapping(field: str, value: object) -> dict[str, Any]:
