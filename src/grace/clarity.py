@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from grace.adapters.store import Store
 from grace.domain.events import Event, EventType
+from grace.domain.validation import check_filter, check_identifier
 
 __all__ = [
     "Event",
@@ -126,6 +127,9 @@ class EventLog:
         limit: int = 100,
     ) -> list[Event]:
         """Ascending after ``after_seq``, or descending before ``before_seq``."""
+        resource_id = check_filter("model_id", resource_id)
+        if event_types is not None:
+            event_types = [check_identifier("event_type", t) for t in event_types]
         with self._store.read() as s:
             return s.list_events(
                 resource_id=resource_id,

@@ -1,20 +1,58 @@
-"""The ``grace`` command."""
+"""The ``grace`` command.
+
+A refusal or a failure to reach the database is one line on stderr saying what is wrong and
+how to fix it, with exit status 2; never a traceback.
+"""
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 import click
 
 from grace.adapters.sqlstore import migrate
 from grace.adapters.sqlstore.engine import make_engine, normalise_url
 from grace.bootstrap import build
-from grace.errors import GraceError
+from grace.errors import GraceError, InvalidInput, StorageError
 from grace.settings import Settings, load_settings
 
 DEMO_DATABASE = "sqlite:///./grace-demo.db"
+#: Exit status of a command refused for its input or its environment (as click's usage errors).
+EXIT_REFUSED = 2
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+def _one_line(exc: GraceError) -> str:
+    if isinstance(exc, StorageError):
+        return (
+            f"cannot use the database: {' '.join(exc.internal.split())} "
+            "(check GRACE_DATABASE_URL or --database-url: the server must be running, the "
+            "database must exist, and a SQLite file's directory must exist and be writable)"
+        )
+    if isinstance(exc, InvalidInput):
+        return f"{exc.field}: {exc.detail}"
+    return " ".join(exc.detail.split())
+
+
+def _reported(command: Callable[_P, _T]) -> Callable[_P, _T]:
+    """Turn the package's errors into one line on stderr and exit status 2."""
+
+    @functools.wraps(command)
+    def run(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+        try:
+            return command(*args, **kwargs)
+        except GraceError as exc:
+            click.echo(f"grace: error: {_one_line(exc)}", err=True)
+            sys.exit(EXIT_REFUSED)
+
+    return run
 
 
 def _settings(database_url: str | None) -> Settings:
@@ -38,6 +76,7 @@ def main() -> None:
     show_default=True,
     help="Where the demo writes; the default demo file is recreated on every run.",
 )
+@_reported
 def demo(database_url: str) -> None:
     """Register a fleet, feed it snapshots, degrade one model and watch Grace heal it."""
     from grace.demo import run_demo  # noqa: PLC0415 - keep `grace --help` fast
@@ -45,10 +84,7 @@ def demo(database_url: str) -> None:
     if database_url == DEMO_DATABASE:
         for suffix in ("", "-wal", "-shm"):
             Path(f"grace-demo.db{suffix}").unlink(missing_ok=True)
-    try:
-        run_demo(_settings(database_url))
-    except GraceError as exc:
-        raise click.ClickException(exc.detail) from exc
+    run_demo(_settings(database_url))
     click.echo(f"\nEverything above is stored in {database_url}")
 
 
@@ -60,6 +96,7 @@ def demo(database_url: str) -> None:
 @click.option(
     "--insecure", is_flag=True, help="Serve without API tokens on a non-loopback address."
 )
+@_reported
 def serve(
     host: str | None,
     port: int | None,
@@ -83,10 +120,7 @@ def serve(
     if insecure:
         updates["insecure"] = True
     settings = Settings.model_validate({**load_settings().model_dump(), **updates})
-    try:
-        run(settings)
-    except GraceError as exc:
-        raise click.ClickException(exc.detail) from exc
+    run(settings)
 
 
 @main.group()
@@ -105,12 +139,11 @@ def tokens() -> None:
     help="Repeat for several; admin implies all.",
 )
 @click.option("--database-url", default=None, help="Defaults to GRACE_DATABASE_URL.")
+@_reported
 def tokens_create(name: str, scopes: tuple[str, ...], database_url: str | None) -> None:
     grace = build(_settings(database_url))
     try:
         token, secret = grace.tokens.create(name, scopes)
-    except GraceError as exc:
-        raise click.ClickException(exc.detail) from exc
     finally:
         grace.close()
     click.echo(f"created token {token.token_id} for {token.name} ({', '.join(sorted(scopes))})")
@@ -121,6 +154,7 @@ def tokens_create(name: str, scopes: tuple[str, ...], database_url: str | None) 
 @tokens.command("list")
 @click.option("--all", "include_revoked", is_flag=True, help="Include revoked tokens.")
 @click.option("--database-url", default=None, help="Defaults to GRACE_DATABASE_URL.")
+@_reported
 def tokens_list(include_revoked: bool, database_url: str | None) -> None:
     grace = build(_settings(database_url))
     try:
@@ -135,12 +169,11 @@ def tokens_list(include_revoked: bool, database_url: str | None) -> None:
 @tokens.command("revoke")
 @click.argument("token_id")
 @click.option("--database-url", default=None, help="Defaults to GRACE_DATABASE_URL.")
+@_reported
 def tokens_revoke(token_id: str, database_url: str | None) -> None:
     grace = build(_settings(database_url))
     try:
         token = grace.tokens.revoke(token_id)
-    except GraceError as exc:
-        raise click.ClickException(exc.detail) from exc
     finally:
         grace.close()
     click.echo(f"revoked {token.token_id} ({token.name})")
@@ -153,24 +186,23 @@ def db() -> None:
 
 @db.command("upgrade")
 @click.option("--database-url", default=None, help="Defaults to GRACE_DATABASE_URL.")
+@_reported
 def db_upgrade(database_url: str | None) -> None:
     """Bring the schema to this version's head revision."""
     settings = _settings(database_url)
-    try:
-        revision = migrate.upgrade(make_engine(settings.database_url))
-    except GraceError as exc:
-        raise click.ClickException(exc.detail) from exc
+    revision = migrate.upgrade(make_engine(settings.database_url))
     click.echo(f"{normalise_url(settings.database_url).render_as_string()} is at {revision}")
 
 
 @db.command("current")
 @click.option("--database-url", default=None, help="Defaults to GRACE_DATABASE_URL.")
+@_reported
 def db_current(database_url: str | None) -> None:
     """Show the schema revision of the database and whether it is current."""
     settings = _settings(database_url)
     engine = make_engine(settings.database_url)
+    current = migrate.current_revision(engine)
     try:
-        current = migrate.current_revision(engine)
         migrate.check(engine)
     except GraceError as exc:
         click.echo(f"revision {current}: {exc.detail}")

@@ -231,7 +231,22 @@ class GovernanceRefused(Conflict):
 
 
 class StorageError(GraceError):
+    """The database failed or cannot be reached.
+
+    ``detail`` is what a client may see and never holds the database's own words (host,
+    database name, SQL); ``internal`` holds them, for the server's log and its operator.
+    """
+
     title = "Storage error"
+
+    def __init__(self, detail: str, *, internal: str | None = None) -> None:
+        super().__init__(detail)
+        self._internal = internal
+
+    @property
+    def internal(self) -> str:
+        """The database's own account of the failure (never sent to a client)."""
+        return getattr(self, "_internal", None) or self.detail
 
 
 class SchemaMismatch(StorageError):

@@ -18,7 +18,12 @@ from grace.clock import Clock
 from grace.domain.events import Event, EventType
 from grace.domain.records import Incident, IncidentStatus, TimelineEntry
 from grace.domain.severity import Severity, parse_severity
-from grace.domain.validation import check_identifier, check_json_object, check_optional_text
+from grace.domain.validation import (
+    check_filter,
+    check_identifier,
+    check_json_object,
+    check_optional_text,
+)
 from grace.errors import ConcurrentChange, Conflict, InvalidInput
 
 __all__ = ["IncidentRegistry", "get_incident_registry"]
@@ -157,6 +162,7 @@ class IncidentRegistry:
     ) -> list[Incident]:
         state = _parse_status(status) if status is not None else None
         level = parse_severity(severity) if severity is not None else None
+        resource_id = check_filter("model_id", resource_id)
         with self._store.read() as s:
             return s.list_incidents(
                 resource_id=resource_id,

@@ -48,6 +48,7 @@ from grace.domain.timeutil import ensure_utc, isoformat
 from grace.domain.triggers import TriggerEvaluation, TriggerThresholds, evaluate_triggers
 from grace.domain.trust import INITIAL_TRUST
 from grace.domain.validation import (
+    check_filter,
     check_identifier,
     check_json_object,
     check_number,
@@ -478,6 +479,9 @@ class ModelRegistry:
     ) -> list[ModelEntry]:
         """Versions by model id then registration; page with ``after=(model_id, version)``."""
         wanted = parse_stage(stage) if stage is not None else None
+        model_id = check_filter("model_id", model_id)
+        owner = check_filter("owner", owner)
+        tag = check_filter("tag", tag)
         with self._store.read() as s:
             return s.list_versions(
                 model_id=model_id, stage=wanted, owner=owner, tag=tag, after=after, limit=limit

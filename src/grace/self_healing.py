@@ -27,7 +27,7 @@ from grace.clock import Clock
 from grace.domain.events import Event, EventType
 from grace.domain.records import ExecutionStatus, PlaybookExecution, StepRecord, StepStatus
 from grace.domain.timeutil import isoformat
-from grace.domain.validation import check_identifier, check_mapping
+from grace.domain.validation import check_filter, check_identifier, check_mapping
 from grace.errors import GraceError, IncidentNotFound, InvalidInput, PlaybookNotFound
 
 __all__ = [
@@ -315,6 +315,8 @@ class SelfHealingEngine:
         before_id: int | None = None,
         limit: int = 100,
     ) -> list[PlaybookExecution]:
+        model_id = check_filter("model_id", model_id)
+        playbook = check_filter("playbook", playbook)
         with self._store.read() as s:
             return s.list_executions(
                 resource_id=model_id, playbook=playbook, before_id=before_id, limit=limit

@@ -747,7 +747,7 @@ async def test_readyz_is_503_when_the_database_is_unreachable(
         shutil.rmtree(path)
 
     assert response.status_code == 503
-    assert response.json()["detail"].startswith("database unreachable")
+    assert response.json()["detail"].startswith("the database is unavailable")
 
 
 async def test_docs_and_openapi_are_served(client: httpx.AsyncClient) -> None:

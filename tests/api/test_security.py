@@ -47,14 +47,15 @@ from tests.api.support import (
 UNGUARDED_API_ROUTES = {("GET", "/healthz"), ("GET", "/readyz")}
 DOCUMENTATION = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 
-# The scope each route needs, as the scopes are documented (grace.domain.tokens.Scope).
-EXPECTED_SCOPES: dict[tuple[str, str], Scope] = {
+# The scope each route needs, as the scopes are documented (grace.domain.tokens.Scope); a
+# tuple where any of several will do (rollback-check: a dry run reads, remediating operates).
+EXPECTED_SCOPES: dict[tuple[str, str], Scope | tuple[Scope, ...]] = {
     ("GET", f"{API}/monitor/production"): Scope.READ,
     ("GET", f"{API}/models/{{model_id}}/health"): Scope.READ,
     ("POST", f"{API}/models/{{model_id}}/performance"): Scope.INGEST,
     ("POST", f"{API}/performance/batch"): Scope.INGEST,
-    ("GET", f"{API}/models/{{model_id}}/rollback-check"): Scope.READ,
-    ("POST", f"{API}/models/{{model_id}}/rollback-check"): Scope.READ,
+    ("GET", f"{API}/models/{{model_id}}/rollback-check"): (Scope.READ, Scope.OPERATE),
+    ("POST", f"{API}/models/{{model_id}}/rollback-check"): (Scope.READ, Scope.OPERATE),
     ("POST", f"{API}/models/{{model_id}}/rollback"): Scope.OPERATE,
     ("POST", f"{API}/models"): Scope.WRITE,
     ("GET", f"{API}/models"): Scope.READ,
@@ -122,6 +123,12 @@ class Endpoint:
     def scope(self) -> Scope:
         (authorizer,) = self.authorizers
         return authorizer.scope
+
+    @property
+    def scopes(self) -> tuple[Scope, ...]:
+        """Every scope that lets a token through this route's guard."""
+        (authorizer,) = self.authorizers
+        return authorizer.scopes
 
     def url(self, path_values: dict[str, str]) -> str:
         return self.path.format(**path_values)
@@ -248,7 +255,7 @@ def test_every_route_but_probes_and_docs_has_exactly_one_authorizer(secured: Sec
 
 def test_every_route_needs_the_documented_scope(secured: Secured) -> None:
     """The scope each Authorizer asks for is the one the scope table documents."""
-    found = {e.key: e.scope for e in secured.guarded()}
+    found = {e.key: e.scopes[0] if len(e.scopes) == 1 else e.scopes for e in secured.guarded()}
     assert found == EXPECTED_SCOPES
 
 
@@ -297,11 +304,13 @@ async def test_every_route_refuses_a_token_without_its_scope(secured: Secured) -
     """A token holding every other scope (but not admin) is 403 on each route."""
     failures = []
     for endpoint in secured.guarded():
-        response = await secured.call(endpoint, secured.tokens.all_but[endpoint.scope])
+        others = set(Scope) - {*endpoint.scopes, Scope.ADMIN}
+        _, token = secured.grace.tokens.create("lacking", others)
+        response = await secured.call(endpoint, token)
         if response.status_code != 403 or response.headers.get("content-type") != PROBLEM_JSON:
             failures.append(f"{endpoint}: {response.status_code} {response.text}")
-        elif repr(endpoint.scope.value) not in response.json()["detail"]:
-            failures.append(f"{endpoint}: the 403 does not name {endpoint.scope.value!r}")
+        elif not all(repr(s.value) in response.json()["detail"] for s in endpoint.scopes):
+            failures.append(f"{endpoint}: the 403 does not name {endpoint.scopes}")
     assert failures == []
 
 
@@ -312,10 +321,11 @@ async def test_every_route_lets_its_scope_through(secured: Secured, holder: str)
     for endpoint in secured.guarded():
         if endpoint.key == STREAM:
             continue  # never ends in-process; test_event_stream_admits_a_read_token covers it
-        token = secured.tokens.admin if holder == "admin" else secured.tokens.only[endpoint.scope]
-        response = await secured.call(endpoint, token)
-        if response.status_code in {401, 403} or response.status_code >= 500:
-            failures.append(f"{endpoint}: {response.status_code} {response.text}")
+        for scope in endpoint.scopes:
+            token = secured.tokens.admin if holder == "admin" else secured.tokens.only[scope]
+            response = await secured.call(endpoint, token)
+            if response.status_code in {401, 403} or response.status_code >= 500:
+                failures.append(f"{endpoint} ({scope.value}): {response.status_code}")
     assert failures == []
 
 
@@ -334,11 +344,13 @@ async def test_auto_remediation_through_rollback_check_needs_operate(secured: Se
     async with client_for(secured.app, secured.tokens.only[Scope.READ]) as reader:
         dry = await reader.get(url, params={"auto_remediate": "false"})
         refused = await reader.post(url, params={"auto_remediate": "true"})
-    async with client_for(secured.app, secured.tokens.all_but[Scope.WRITE]) as operator:
+    async with client_for(secured.app, secured.tokens.only[Scope.OPERATE]) as operator:
+        operator_dry = await operator.get(url, params={"auto_remediate": "false"})
         acted = await operator.post(url, params={"auto_remediate": "true"})
 
     assert ok(dry)["auto_remediate"] is False
     assert "operate" in problem(refused, 403)["detail"]
+    assert ok(operator_dry)["auto_remediate"] is False
     assert ok(acted)["auto_remediate"] is True
 
 

@@ -129,7 +129,17 @@ async def test_a_registered_version_reads_back_and_cannot_be_registered_twice(
     assert refused.value.detail == "model 'fraud_detector_v3' already has a version '3.2.1'"
 
 
-@pytest.mark.parametrize("model_id", ["nope", "..", "odd id?#%&=+"])
+@pytest.mark.parametrize("model_id", [".", ".."])
+async def test_dot_segment_ids_are_invalid_input_in_both(backend: Backend, model_id: str) -> None:
+    """Ids "." and ".." can never be addressed by a URL: no registry takes or looks them up."""
+    with pytest.raises(InvalidInput) as refused:
+        backend.registry.register_model(model_id, "1")
+    assert refused.value.field == "model_id"
+    with pytest.raises(InvalidInput):
+        backend.registry.get_model(model_id)
+
+
+@pytest.mark.parametrize("model_id", ["nope", "...", "odd id?#%&=+"])
 async def test_an_unknown_model_is_model_not_found_with_the_same_attributes(
     backend: Backend, model_id: str
 ) -> None:

@@ -7,6 +7,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from grace.bootstrap import build
 from tests.conftest import make_settings
 
@@ -67,3 +69,30 @@ def test_db_upgrade_and_current(tmp_path: Path) -> None:
     after = _grace("db", "current", cwd=tmp_path, env=env)
     assert after.returncode == 0
     assert "(head)" in after.stdout
+
+
+@pytest.mark.parametrize(
+    ("command", "url", "says"),
+    [
+        (("serve",), "sqlite:///{tmp}/no/such/dir/g.db", "unable to open database file"),
+        (("db", "upgrade"), "sqlite:///{tmp}/no/such/dir/g.db", "unable to open database file"),
+        (("tokens", "list"), "sqlite:///{tmp}/no/such/dir/g.db", "unable to open database file"),
+        pytest.param(
+            ("serve",),
+            "postgresql://postgres@127.0.0.1:5432/grace_no_such_database",
+            'database "grace_no_such_database" does not exist',
+            marks=pytest.mark.postgres,
+        ),
+    ],
+)
+def test_a_database_that_cannot_be_used_is_one_line_and_exit_status_2(
+    tmp_path: Path, command: tuple[str, ...], url: str, says: str
+) -> None:
+    """No traceback: one line that says what is wrong and what to check, and status 2."""
+    done = _grace(*command, "--database-url", url.format(tmp=tmp_path), cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("grace: error: cannot use the database")
+    assert says in lines[0]
+    assert "GRACE_DATABASE_URL" in lines[0]

@@ -25,6 +25,7 @@ __all__ = [
     "Authorizer",
     "BusDep",
     "Caller",
+    "Checker",
     "EngineDep",
     "GraceDep",
     "IncidentsDep",
@@ -94,10 +95,15 @@ def _api(request: Request) -> ApiContext:
 
 
 class Authorizer:
-    """The dependency that guards one route with one scope (tests find it on every route)."""
+    """The dependency that guards one route (tests find it on every route).
 
-    def __init__(self, scope: Scope) -> None:
+    The route needs ``scope``, or any of ``alternatives`` when the route decides for itself
+    what each may do (rollback-check: a dry run reads, remediation operates).
+    """
+
+    def __init__(self, scope: Scope, *alternatives: Scope) -> None:
         self.scope = scope
+        self.scopes = (scope, *alternatives)
 
     async def __call__(
         self,
@@ -116,14 +122,15 @@ class Authorizer:
         token = tokens.verify(credentials.credentials)
         if token is None:
             raise Unauthorized("the API token is not valid or has been revoked")
-        if not allows(token.scopes, self.scope):
+        if not any(allows(token.scopes, scope) for scope in self.scopes):
             held = ", ".join(sorted(s.value for s in token.scopes))
-            raise Forbidden(f"this needs the {self.scope.value!r} scope; the token has: {held}")
+            needed = " or ".join(repr(s.value) for s in self.scopes)
+            raise Forbidden(f"this needs the {needed} scope; the token has: {held}")
         return Caller(token.name, token.scopes)
 
 
-def require(scope: Scope) -> Authorizer:
-    return Authorizer(scope)
+def require(scope: Scope, *alternatives: Scope) -> Authorizer:
+    return Authorizer(scope, *alternatives)
 
 
 async def _run(request: Request) -> Runner:
@@ -160,4 +167,6 @@ Reader = Annotated[Caller, Depends(require(Scope.READ))]
 Ingester = Annotated[Caller, Depends(require(Scope.INGEST))]
 Writer = Annotated[Caller, Depends(require(Scope.WRITE))]
 Operator = Annotated[Caller, Depends(require(Scope.OPERATE))]
+#: rollback-check: a dry run needs read (or operate, which may do more); acting needs operate.
+Checker = Annotated[Caller, Depends(require(Scope.READ, Scope.OPERATE))]
 Admin = Annotated[Caller, Depends(require(Scope.ADMIN))]

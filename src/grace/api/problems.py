@@ -102,6 +102,8 @@ def problem_type(exc: GraceError) -> str:
 
 
 def grace_error_response(exc: GraceError) -> JSONResponse:
+    if isinstance(exc, StorageError):
+        log.error("database error: %s", exc.internal)  # the client hears only that it failed
     for kind, status in _STATUS:
         if isinstance(exc, kind):
             # The error's own attributes (model_id, version, failed_gates, field, ...) travel
@@ -110,6 +112,17 @@ def grace_error_response(exc: GraceError) -> JSONResponse:
             extra.setdefault("field", error_field(exc))
             return problem_response(status, exc.title, exc.detail, slug=exc.code(), **extra)
     raise AssertionError("GraceError is the last row")  # pragma: no cover
+
+
+def unparseable_body(cause: BaseException) -> str:
+    """Why a request body could not be read as JSON, in the client's terms."""
+    if isinstance(cause, UnicodeDecodeError):
+        return f"is not valid UTF-8 (byte {cause.start})"
+    if isinstance(cause, RecursionError):
+        return "nests too deeply to parse"
+    if isinstance(cause, ValueError) and "digits" in str(cause):
+        return "holds an integer with more digits than allowed (4300)"
+    return "is not a JSON document"
 
 
 def _location(error: Mapping[str, Any]) -> str:
@@ -154,6 +167,12 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.__cause__ is not None:
+            # FastAPI's "There was an error parsing the body": say why, as any invalid input.
+            why = unparseable_body(exc.__cause__)
+            return problem_response(
+                422, "Invalid input", f"body: {why}", slug="invalid-input", field="body"
+            )
         # Routing errors get their own type: "no such route" is not "no such model".
         title = HTTPStatus(exc.status_code).phrase
         response = problem_response(

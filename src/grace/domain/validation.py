@@ -15,6 +15,8 @@ from grace.errors import InvalidInput
 
 __all__ = [
     "MAX_ID_LENGTH",
+    "MAX_JSON_DEPTH",
+    "check_filter",
     "check_identifier",
     "check_json_object",
     "check_mapping",
@@ -28,6 +30,11 @@ __all__ = [
 MAX_ID_LENGTH = 200
 MAX_TEXT_LENGTH = 10_000
 MAX_TAGS = 64
+#: How deeply the JSON documents Grace stores (metadata, incident context, notes' data) may nest:
+#: far more than any real document needs, far less than any parser or serialiser can handle.
+MAX_JSON_DEPTH = 32
+# Standard clients remove these path segments, so an id spelled so could never be addressed.
+_DOT_SEGMENTS = frozenset({".", ".."})
 
 
 def check_number(
@@ -63,11 +70,14 @@ def check_rate(field: str, value: object) -> float:
 
 
 def check_unicode(field: str, value: str) -> str:
-    """Text that can be stored: no lone surrogates (which JSON may carry but UTF-8 cannot)."""
+    """Text that every database stores alike: no lone surrogates (which JSON may carry but
+    UTF-8 cannot) and no NUL character (which PostgreSQL refuses in text)."""
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
         raise InvalidInput(field, "must be valid Unicode text") from None
+    if "\x00" in value:
+        raise InvalidInput(field, "must not contain the NUL character (U+0000)")
     return value
 
 
@@ -81,7 +91,14 @@ def check_identifier(field: str, value: object, max_length: int = MAX_ID_LENGTH)
         raise InvalidInput(field, f"must be at most {max_length} characters long")
     if not value.isprintable() or "/" in value:
         raise InvalidInput(field, "must contain only printable characters and no '/'")
+    if value in _DOT_SEGMENTS:
+        raise InvalidInput(field, f"must not be {value!r}, which a URL path cannot hold")
     return check_unicode(field, value)
+
+
+def check_filter(field: str, value: str | None) -> str | None:
+    """A listing's filter: None (no filter) or an identifier, checked like the ids it matches."""
+    return None if value is None else check_identifier(field, value)
 
 
 def check_optional_text(field: str, value: object, max_length: int = MAX_TEXT_LENGTH) -> str | None:
@@ -114,15 +131,36 @@ def check_tags(field: str, value: object) -> tuple[str, ...]:
 def check_json_object(field: str, value: object) -> dict[str, Any]:
     """A mapping as it will read back from the database (tuples become lists), or InvalidInput.
 
-    Lone surrogates pass ``json.dumps`` but no database stores them, so they are refused too.
+    Nesting is bounded by :data:`MAX_JSON_DEPTH`; lone surrogates pass ``json.dumps`` but no
+    database stores them, and PostgreSQL refuses NUL, so both are refused too, in keys and values.
     """
     mapping = check_mapping(field, value)
+    _check_json_tree(field, mapping)
     try:
         text = json.dumps(mapping, allow_nan=False, ensure_ascii=False)
         text.encode("utf-8")
         return dict(json.loads(text))
     except (TypeError, ValueError) as exc:  # UnicodeEncodeError is a ValueError
         raise InvalidInput(field, f"must be a JSON object of valid text: {exc}") from None
+
+
+def _check_json_tree(field: str, document: object) -> None:
+    """Walk ``document`` without recursion: depth within the bound, every string storable."""
+    pending: list[tuple[object, int]] = [(document, 1)]
+    while pending:
+        node, depth = pending.pop()
+        if isinstance(node, str):
+            check_unicode(field, node)
+        elif isinstance(node, Mapping | list | tuple):
+            if depth > MAX_JSON_DEPTH:
+                raise InvalidInput(field, f"nests deeper than the limit of {MAX_JSON_DEPTH} levels")
+            if isinstance(node, Mapping):
+                for key, child in node.items():
+                    if isinstance(key, str):
+                        check_unicode(field, key)
+                    pending.append((child, depth + 1))
+            else:
+                pending.extend((child, depth + 1) for child in node)
 
 
 def check_mapping(field: str, value: object) -> dict[str, Any]:

@@ -7,19 +7,41 @@ deadlocking when both try to upgrade a read lock.  PostgreSQL uses psycopg 3.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import StaticPool
 
-from grace.errors import InvalidInput
+from grace.errors import InvalidInput, StorageError
 
-__all__ = ["WRITE_OPTION", "make_engine", "normalise_url"]
+__all__ = ["WRITE_OPTION", "make_engine", "normalise_url", "storage_error", "translated"]
 
 # Execution option that marks a connection's transaction as a write.
 WRITE_OPTION = "grace_write"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def storage_error(exc: DBAPIError) -> StorageError:
+    """The StorageError for a database failure: its detail in general words, the database's
+    own in ``internal`` (which whoever reports the error logs or shows its operator)."""
+    internal = str(exc.orig).strip() or type(exc.orig).__name__
+    return StorageError(
+        "the database is unavailable or failed; the server's log has the details",
+        internal=internal,
+    )
+
+
+@contextmanager
+def translated() -> Iterator[None]:
+    """Database failures inside become :func:`storage_error`."""
+    try:
+        yield
+    except DBAPIError as exc:
+        raise storage_error(exc) from exc
 
 
 def normalise_url(url: str) -> URL:

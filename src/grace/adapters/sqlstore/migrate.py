@@ -16,7 +16,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, text
 
-from grace.adapters.sqlstore.engine import WRITE_OPTION
+from grace.adapters.sqlstore.engine import WRITE_OPTION, translated
 from grace.errors import SchemaMismatch
 
 __all__ = ["check", "current_revision", "head_revision", "upgrade"]
@@ -44,7 +44,7 @@ def _known_revisions() -> set[str]:
 
 
 def current_revision(engine: Engine) -> str | None:
-    with engine.connect() as conn:
+    with translated(), engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
 
@@ -74,7 +74,7 @@ def check(engine: Engine) -> None:
 
 def upgrade(engine: Engine) -> str:
     """Migrate to head under the migration lock; refuses a database newer than the code."""
-    with engine.connect() as conn:
+    with translated(), engine.connect() as conn:
         conn.execution_options(**{WRITE_OPTION: True})
         with conn.begin():
             if conn.dialect.name == "postgresql":

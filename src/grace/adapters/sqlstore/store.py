@@ -32,7 +32,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from grace.adapters.sqlstore.engine import WRITE_OPTION
+from grace.adapters.sqlstore.engine import WRITE_OPTION, storage_error
 from grace.adapters.sqlstore.schema import (
     SETTING_COLUMNS,
     api_tokens,
@@ -378,7 +378,7 @@ class SqlStore:
         except GraceError:
             raise
         except DBAPIError as exc:
-            raise StorageError(f"database error: {exc.orig}") from exc
+            raise storage_error(exc) from exc
 
     def write(self) -> AbstractContextManager[SqlSession]:
         return self._session(write=True)

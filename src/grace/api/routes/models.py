@@ -24,6 +24,7 @@ from grace.api.schemas import (
     TimelinePage,
 )
 from grace.domain.stages import DeploymentStage
+from grace.domain.validation import check_identifier
 from grace.errors import InvalidInput, NoProductionVersion
 
 router = APIRouter(prefix="/api/model-registry", tags=["models"])
@@ -36,13 +37,19 @@ def encode_cursor(model_id: str, version: str) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[str, str]:
+    """The (model_id, version) a cursor of :func:`encode_cursor` holds, or InvalidInput."""
+    refused = InvalidInput("cursor", "is not a cursor this service handed out")
     try:
-        model_id, version = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except (ValueError, TypeError, binascii.Error) as exc:
-        raise InvalidInput("cursor", "is not a cursor this service handed out") from exc
-    if not isinstance(model_id, str) or not isinstance(version, str):
-        raise InvalidInput("cursor", "is not a cursor this service handed out")
-    return model_id, version
+        # A crafted cursor may nest deeply enough to exhaust the parser's recursion.
+        decoded = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (ValueError, TypeError, binascii.Error, RecursionError):
+        raise refused from None
+    if not isinstance(decoded, list) or len(decoded) != 2:
+        raise refused
+    try:
+        return check_identifier("cursor", decoded[0]), check_identifier("cursor", decoded[1])
+    except InvalidInput:
+        raise refused from None
 
 
 @router.post("/models", response_model=ModelOut, status_code=201)

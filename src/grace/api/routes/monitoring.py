@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import ValidationError
 
-from grace.api.deps import GraceDep, Ingester, Operator, Reader, RegistryDep, Run
+from grace.api.deps import Checker, GraceDep, Ingester, Operator, Reader, RegistryDep, Run
 from grace.api.problems import Forbidden, PayloadTooLarge, problem_type
 from grace.api.responses import JSONReply, reply
 from grace.api.schemas import (
@@ -138,7 +138,7 @@ def _batch_item(raw: dict[str, Any], now: Any) -> ModelPerformanceSnapshot:
 async def _rollback_check(
     model_id: str,
     registry: RegistryDep,
-    caller: Reader,
+    caller: Checker,
     window_minutes: int,
     auto_remediate: bool,
     version: str | None,
@@ -161,7 +161,7 @@ Version = Annotated[
 async def rollback_check(
     model_id: str,
     registry: RegistryDep,
-    caller: Reader,
+    caller: Checker,
     window_minutes: Window = 10,
     auto_remediate: bool = False,
     version: Version = None,
@@ -176,7 +176,7 @@ async def rollback_check(
 async def rollback_check_post(
     model_id: str,
     registry: RegistryDep,
-    caller: Reader,
+    caller: Checker,
     window_minutes: Window = 10,
     auto_remediate: bool = False,
     version: Version = None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from fastapi import APIRouter
@@ -12,9 +13,10 @@ from grace.adapters.sqlstore import migrate
 from grace.adapters.sqlstore.store import SqlStore
 from grace.api.deps import GraceDep
 from grace.api.schemas import ServiceHealthOut
-from grace.errors import GraceError
+from grace.errors import SchemaMismatch, StorageError
 
 router = APIRouter(tags=["service"])
+log = logging.getLogger(__name__)
 
 
 @router.get("/healthz", response_model=ServiceHealthOut)
@@ -34,11 +36,9 @@ async def readyz(grace: GraceDep) -> Any:
     try:
         await asyncio.to_thread(migrate.check, store.engine)
         revision = await asyncio.to_thread(migrate.current_revision, store.engine)
-    except GraceError as exc:
+    except SchemaMismatch as exc:
         return JSONResponse({"status": "unavailable", "detail": exc.detail}, status_code=503)
-    except Exception as exc:  # noqa: BLE001 - any failure to reach the database means "not ready"
-        return JSONResponse(
-            {"status": "unavailable", "detail": f"database unreachable: {type(exc).__name__}"},
-            status_code=503,
-        )
+    except StorageError as exc:
+        log.warning("not ready: %s", exc.internal)
+        return JSONResponse({"status": "unavailable", "detail": exc.detail}, status_code=503)
     return {"status": "ok", "schema_revision": revision}
