@@ -48,6 +48,7 @@ def startup_verdict(host: str, insecure: bool, tokens_exist: bool) -> tuple[bool
 
 def serve(settings: Settings) -> None:
     grace = build(settings)  # migrates (under a lock) before anything listens
+    started_at = grace.clock.now()
     try:
         allow_open, message = startup_verdict(
             settings.host, settings.insecure, grace.tokens.any_active()
@@ -62,7 +63,9 @@ def serve(settings: Settings) -> None:
         flush=True,
     )
     if settings.workers == 1:
-        app = create_app(grace, allow_open=allow_open, close_on_shutdown=True)
+        app = create_app(
+            grace, allow_open=allow_open, started_at=started_at, close_on_shutdown=True
+        )
         uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
         return
     grace.close()
@@ -72,6 +75,7 @@ def serve(settings: Settings) -> None:
             "GRACE_DATABASE_URL": settings.database_url,
             "GRACE_HOST": settings.host,
             "GRACE_INSECURE": "true" if settings.insecure else "false",
+            "GRACE_SERVICE_STARTED_AT": started_at.isoformat(),
         }
     )
     uvicorn.run(

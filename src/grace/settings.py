@@ -6,7 +6,7 @@ Nothing reads the environment at import time; tests build their own
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import AwareDatetime, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from grace.domain.snapshots import MAX_WINDOW_MINUTES
@@ -43,6 +43,11 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024, le=1024**3)
     max_batch_snapshots: int = Field(default=50_000, ge=1, le=1_000_000)
     token_cache_seconds: float = Field(default=2.0, ge=0, le=300)
+    service_started_at: AwareDatetime | None = Field(
+        default=None,
+        description="Set by `grace serve` for its workers, so that every worker applies the "
+        "open-mode rule from the same instant; not for operators.",
+    )
 
     # Service-wide trigger defaults; each model may override any of them.
     error_rate_warning: float = Field(default=0.05, ge=0, le=1)

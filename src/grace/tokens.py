@@ -15,6 +15,7 @@ import secrets
 import threading
 import time
 from collections.abc import Iterable
+from datetime import datetime
 
 from grace.adapters.store import Store
 from grace.clock import Clock
@@ -72,6 +73,12 @@ class TokenService:
             answer = s.count_active_tokens() > 0
         self._any = (now + self._ttl, answer)
         return answer
+
+    def active_since(self, at: datetime) -> bool:
+        """Whether any token has been active at some moment since ``at`` (never cached: the
+        first token created while a service runs open must guard it at once)."""
+        with self._store.read() as s:
+            return s.token_active_since(at)
 
     def verify(self, presented: str) -> ApiToken | None:
         """The active token ``presented`` stands for, or None."""

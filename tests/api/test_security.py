@@ -12,6 +12,7 @@ import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +25,10 @@ from fastapi.routing import APIRoute
 from sqlalchemy import select
 
 from grace.adapters.sqlstore.schema import api_tokens
+from grace.api.app import create_app
 from grace.api.deps import Authorizer
 from grace.bootstrap import Grace
+from grace.clock import FakeClock
 from grace.domain.tokens import Scope
 from grace.server import RefusedToStart, startup_verdict
 from tests.api.conftest import BuildApi
@@ -416,6 +419,24 @@ async def test_the_first_token_ends_open_mode(client: httpx.AsyncClient) -> None
     listed = ok(await client.get(f"{API}/tokens", headers={"Authorization": f"Bearer {secret}"}))
     assert [t["name"] for t in listed] == ["first_admin"]
     assert "token" not in listed[0]
+
+
+async def test_revoking_every_token_leaves_a_guarded_service_guarded(
+    build_api: BuildApi, clock: FakeClock
+) -> None:
+    """A service that started with tokens never turns open while it runs, whatever is revoked."""
+    grace, _ = build_api(token_cache_seconds=0)
+    token, secret = grace.tokens.create("only", [Scope.ADMIN])
+    app = create_app(grace, allow_open=True)
+    async with client_for(app, secret) as admin:
+        ok(await admin.delete(f"{API}/tokens/{token.token_id}"))
+    async with client_for(app) as anonymous:
+        problem(await anonymous.get(f"{API}/models"), 401)
+        grab = await anonymous.post(f"{API}/tokens", json={"name": "x", "scopes": ["admin"]})
+    problem(grab, 401)
+    clock.advance(timedelta(seconds=1))
+    async with client_for(create_app(grace, allow_open=True)) as after_restart:
+        ok(await after_restart.get(f"{API}/models"))  # a restart with no token is open again
 
 
 async def test_a_revoked_token_is_refused(build_api: BuildApi) -> None:

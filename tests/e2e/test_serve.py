@@ -124,3 +124,44 @@ def test_tokens_created_on_the_command_line_guard_the_api(tmp_path: Path) -> Non
     )
     assert "ci" in listed.stdout
     assert secret not in listed.stdout
+
+
+def _create_token(env: dict[str, str], scope: str) -> str:
+    made = subprocess.run(
+        [GRACE, "tokens", "create", "--name", f"cli_{scope}", "--scope", scope],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return made.stdout.strip().splitlines()[-1]
+
+
+def test_revoking_the_last_token_never_opens_a_running_service(tmp_path: Path) -> None:
+    """With two workers, after DELETE of the last token no worker serves anonymous requests."""
+    env = {"GRACE_DATABASE_URL": f"sqlite:///{tmp_path / 'g.db'}", "GRACE_TOKEN_CACHE_SECONDS": "0"}
+    secret = _create_token(env, "admin")
+    token_id = secret.split("_")[1]
+    with _serving("--host", "127.0.0.1", "--workers", "2", env=env) as (_, base):
+        api = f"{base}/api/model-registry"
+        auth = {"Authorization": f"Bearer {secret}"}
+        revoked = httpx.delete(f"{api}/tokens/{token_id}", headers=auth, timeout=5)
+        assert revoked.status_code == 200, revoked.text
+        # Fresh connections, so that both workers are asked.
+        answers = {httpx.get(f"{api}/models", timeout=5).status_code for _ in range(20)}
+        grab = httpx.post(f"{api}/tokens", json={"name": "x", "scopes": ["admin"]}, timeout=5)
+    assert answers == {401}
+    assert grab.status_code == 401
+
+
+def test_the_first_token_guards_an_open_service_in_every_worker(tmp_path: Path) -> None:
+    """Open on loopback with two workers; once a token exists, every worker wants it."""
+    env = {"GRACE_DATABASE_URL": f"sqlite:///{tmp_path / 'g.db'}"}
+    with _serving("--host", "127.0.0.1", "--workers", "2", env=env) as (printed, base):
+        api = f"{base}/api/model-registry"
+        assert httpx.get(f"{api}/models", timeout=5).status_code == 200
+        _create_token(env, "read")
+        answers = {httpx.get(f"{api}/models", timeout=5).status_code for _ in range(20)}
+    assert answers == {401}
+    assert "serving OPEN" in printed[0]

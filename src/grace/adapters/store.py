@@ -325,6 +325,10 @@ class StoreSession(Protocol):
 
     def count_active_tokens(self) -> int: ...
 
+    def token_active_since(self, at: datetime) -> bool:
+        """Whether any token was active at some moment at or after ``at`` (it is still
+        active, or was revoked at or after ``at``)."""
+
     def touch_token(self, token_id: str, at: datetime) -> None:
         """Record that the token was just used."""
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any
 
 from fastapi import FastAPI
@@ -101,7 +102,15 @@ class BodyLimit:
         await response(scope, receive, send)
 
 
-def create_app(grace: Grace, *, allow_open: bool, close_on_shutdown: bool = False) -> FastAPI:
+def create_app(
+    grace: Grace,
+    *,
+    allow_open: bool,
+    started_at: datetime | None = None,
+    close_on_shutdown: bool = False,
+) -> FastAPI:
+    """The app serving ``grace``; ``started_at`` (default now) starts the open-mode rule."""
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
@@ -114,7 +123,9 @@ def create_app(grace: Grace, *, allow_open: bool, close_on_shutdown: bool = Fals
         description=DESCRIPTION,
         lifespan=lifespan,
     )
-    app.state.api = ApiContext(grace=grace, allow_open=allow_open)
+    app.state.api = ApiContext(
+        grace=grace, allow_open=allow_open, started_at=started_at or grace.clock.now()
+    )
     problems.install(app)
     app.add_middleware(BodyLimit, max_bytes=grace.settings.max_body_bytes)
     for module in (service, monitoring, models, incidents, playbooks, events, tokens):
@@ -172,4 +183,9 @@ def app_factory() -> FastAPI:
     settings = load_settings()
     grace = build(settings)
     allow_open = is_loopback(settings.host) or settings.insecure
-    return create_app(grace, allow_open=allow_open, close_on_shutdown=True)
+    return create_app(
+        grace,
+        allow_open=allow_open,
+        started_at=settings.service_started_at,
+        close_on_shutdown=True,
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, ParamSpec, TypeVar
 
 from fastapi import Depends, Path, Request, Security
@@ -64,18 +65,35 @@ class Runner:
         return await asyncio.to_thread(fn, *args, **kwargs)
 
 
-@dataclass(frozen=True)
+@dataclass
 class ApiContext:
-    """What the app is serving, kept on ``app.state.api``."""
+    """What the app is serving, kept on ``app.state.api``.
+
+    Open mode has one rule in every worker: requests may go through without a token only
+    while no token has been active at any moment since the service started.  So a service
+    that started guarded stays guarded until restarted, even if every token is revoked, and
+    the first token created while it runs open guards it at once.
+    """
 
     grace: Grace
-    #: With no active token at all, may requests go through unauthenticated?  Only when the
-    #: service listens on loopback, or was started with --insecure.
+    #: May the service run open at all?  Only on loopback, or when started with --insecure.
     allow_open: bool
+    #: When the service started (``grace serve`` hands its workers the same instant).
+    started_at: datetime
+    _guarded: bool = False
 
     @property
     def run(self) -> Runner:
         return Runner(self.grace.inline_db)
+
+    def is_open(self) -> bool:
+        """Whether an anonymous request may go through now (once guarded, always guarded)."""
+        if not self.allow_open or self._guarded:
+            return False
+        if self.grace.tokens.active_since(self.started_at):
+            self._guarded = True
+            return False
+        return True
 
 
 @dataclass(frozen=True)
@@ -113,7 +131,7 @@ class Authorizer:
         api = _api(request)
         tokens = api.grace.tokens
         if credentials is None:
-            if api.allow_open and not tokens.any_active():
+            if api.is_open():
                 return Caller("anonymous", frozenset(Scope))
             raise Unauthorized(
                 "this service requires an API token: send `Authorization: Bearer <token>` "

@@ -1145,6 +1145,11 @@ class SqlSession:
             ).scalar_one()
         )
 
+    def token_active_since(self, at: datetime) -> bool:
+        active = or_(api_tokens.c.revoked_at.is_(None), api_tokens.c.revoked_at >= at)
+        query = select(api_tokens.c.token_id).where(active).limit(1)
+        return self._conn.execute(query).first() is not None
+
     def touch_token(self, token_id: str, at: datetime) -> None:
         self._conn.execute(
             update(api_tokens).where(api_tokens.c.token_id == token_id).values(last_used_at=at)
