@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import multiprocessing
 from pathlib import Path
+from typing import Any
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from grace.adapters.sqlstore import migrate
 from grace.adapters.sqlstore.engine import make_engine
 from grace.adapters.sqlstore.schema import metadata
-from grace.bootstrap import build
+from grace.adapters.sqlstore.store import SqlStore
+from grace.bootstrap import Grace, build
 from grace.errors import SchemaMismatch
 from tests.conftest import make_settings
 
@@ -90,3 +93,49 @@ def test_replicas_starting_together_migrate_once(fresh_postgres_url: str) -> Non
     engine = make_engine(fresh_postgres_url)
     migrate.check(engine)
     engine.dispose()
+
+
+def test_upgrading_a_database_with_tagged_versions_keeps_the_tag_filter(tmp_path: Path) -> None:
+    """Versions tagged before tags were indexed (revision 0002) are found by tag after it."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    grace = build(make_settings(url))
+    grace.registry.register_model("old", "1", tags=["fraud", "eu"])
+    grace.registry.register_model("old", "2", tags=["fraud"])
+    grace.close()
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        command.downgrade(migrate.alembic_config(conn), "0002")
+    engine.dispose()
+    grace = build(make_settings(url))  # upgrades again, copying the tags
+    try:
+        assert [e.version for e in grace.registry.list_models(tag="eu")] == ["1"]
+        assert [e.version for e in grace.registry.list_models(tag="fraud")] == ["1", "2"]
+        assert grace.registry.list_models(tag="nomatch") == []
+    finally:
+        grace.close()
+
+
+def test_the_tag_filter_is_an_index_lookup(grace: Grace) -> None:
+    """The query behind GET /models?tag= searches the tag index; no version table scan."""
+    for i in range(30):
+        grace.registry.register_model(f"m{i}", "1", tags=["common"])
+    assert isinstance(grace.store, SqlStore)
+    engine = grace.store.engine
+    seen: list[tuple[str, Any]] = []
+
+    def capture(_c: Any, _cur: Any, statement: str, params: Any, _ctx: Any, _many: Any) -> None:
+        if "version_tags" in statement:
+            seen.append((statement, params))
+
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        assert grace.registry.list_models(tag="nomatch") == []
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+    (statement, params), *_ = seen
+    with engine.connect() as conn:
+        plan = " | ".join(
+            str(r[-1]) for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", params)
+        )
+    assert "version_tags" in plan
+    assert "SCAN model_versions" not in plan, plan

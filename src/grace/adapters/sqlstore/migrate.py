@@ -19,12 +19,12 @@ from sqlalchemy import Connection, Engine, text
 from grace.adapters.sqlstore.engine import WRITE_OPTION, translated
 from grace.errors import SchemaMismatch
 
-__all__ = ["check", "current_revision", "head_revision", "upgrade"]
+__all__ = ["alembic_config", "check", "current_revision", "head_revision", "upgrade"]
 
 _LOCK_KEY = 0x67726163  # "grac"
 
 
-def _config(connection: Connection | None = None) -> Config:
+def alembic_config(connection: Connection | None = None) -> Config:
     config = Config()
     config.set_main_option("script_location", str(files("grace.adapters.sqlstore") / "migrations"))
     if connection is not None:
@@ -33,14 +33,14 @@ def _config(connection: Connection | None = None) -> Config:
 
 
 def head_revision() -> str:
-    head = ScriptDirectory.from_config(_config()).get_current_head()
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     if head is None:  # pragma: no cover - the package always ships migrations
         raise SchemaMismatch("the package ships no migrations")
     return head
 
 
 def _known_revisions() -> set[str]:
-    return {s.revision for s in ScriptDirectory.from_config(_config()).walk_revisions()}
+    return {s.revision for s in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -84,5 +84,5 @@ def upgrade(engine: Engine) -> str:
             if problem and current is not None and current not in _known_revisions():
                 raise SchemaMismatch(problem)
             if problem:
-                command.upgrade(_config(conn), "head")
+                command.upgrade(alembic_config(conn), "head")
     return head_revision()

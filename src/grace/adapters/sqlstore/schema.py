@@ -33,6 +33,7 @@ __all__ = [
     "playbook_executions",
     "snapshots",
     "stage_changes",
+    "version_tags",
 ]
 
 metadata = MetaData(
@@ -229,6 +230,15 @@ playbook_executions = Table(
     Column("started_at", UTCDateTime(), nullable=False),
     Column("finished_at", UTCDateTime(), nullable=True),
     Index("ix_playbook_executions_resource_id_id", "resource_id", "id"),
+)
+
+# The tags of each version, one row a tag, so that listing by tag is an index lookup; the
+# version row keeps its JSON list too, which is what reads return (in the order given).
+version_tags = Table(
+    "version_tags",
+    metadata,
+    Column("tag", String(100), primary_key=True),
+    Column("version_pk", ForeignKey("model_versions.id"), primary_key=True),
 )
 
 api_tokens = Table(

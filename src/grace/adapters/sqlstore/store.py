@@ -44,6 +44,7 @@ from grace.adapters.sqlstore.schema import (
     playbook_executions,
     snapshots,
     stage_changes,
+    version_tags,
 )
 from grace.adapters.store import (
     MAX_PAGE_SIZE,
@@ -476,6 +477,7 @@ class SqlSession:
                 f"model {new.model_id!r} already has a version in production"
             ) from exc
         self._version_pks[(new.model_id, new.version)] = pk
+        self._set_tags(pk, new.tags, replace=False)
         return ModelEntry(
             model_id=new.model_id,
             version=new.version,
@@ -570,17 +572,17 @@ class SqlSession:
             )
         query = query.order_by(_m.c.model_id, _v.c.id)
         page = _page(limit)
-        if tag is None:
-            return [_entry(r) for r in self._conn.execute(query.limit(page))]
-        # Tags are a small JSON list per version; filter them here, a bounded batch at a time.
-        found: list[ModelEntry] = []
-        for row in self._conn.execute(query).yield_per(500):
-            entry = _entry(row)
-            if tag in entry.tags:
-                found.append(entry)
-                if len(found) >= page:
-                    break
-        return found
+        if tag is not None:
+            tagged = select(version_tags.c.version_pk).where(version_tags.c.tag == tag)
+            query = query.where(_v.c.id.in_(tagged))
+        return [_entry(r) for r in self._conn.execute(query.limit(page))]
+
+    def _set_tags(self, version_pk: int, tags: Sequence[str], *, replace: bool) -> None:
+        if replace:
+            self._conn.execute(version_tags.delete().where(version_tags.c.version_pk == version_pk))
+        rows = [{"tag": tag, "version_pk": version_pk} for tag in dict.fromkeys(tags)]
+        if rows:
+            self._conn.execute(insert(version_tags), rows)
 
     def update_version(
         self, model_id: str, version: str, changes: Mapping[str, Any], at: datetime
@@ -592,6 +594,7 @@ class SqlSession:
         values = dict(changes)
         if "tags" in values:
             values["tags"] = list(values["tags"])
+            self._set_tags(pk, values["tags"], replace=True)
         if "metadata" in values:
             values["metadata"] = dict(values["metadata"])
         self._conn.execute(update(_v).where(_v.c.id == pk).values(**values, updated_at=at))
