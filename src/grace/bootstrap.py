@@ -82,8 +82,10 @@ def build(
         bus=bus,
         clock=clock,
         cooldown=timedelta(minutes=settings.remediation_cooldown_minutes),
+        stale_after=timedelta(seconds=settings.playbook_stale_seconds),
     )
     engine_.register_playbook(model_rollback_playbook(store, deployments, bus, clock))
+    engine_.abandon_orphans()  # runs a crash left behind must not block remediation
     registry = ModelRegistry(
         store,
         bus=bus,

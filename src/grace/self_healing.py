@@ -9,22 +9,31 @@ Playbooks marked ``cooldown=True`` refuse a second run for the same resource
 inside the cooldown (default 30 minutes) after a run that succeeded or is
 still running; the refusal itself is recorded as a run with status
 ``refused``, so a flapping model cannot loop.
+
+A run records its owner and renews a heartbeat at every step.  A run whose owner
+died (or that made no progress for ``stale_after``) is marked ``abandoned``: at
+start-up, periodically by the server, and whenever it would block a new run of
+its resource.  An abandoned run does not count toward the cooldown.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from grace.adapters.store import Store
+from grace.adapters.store import Store, StoreSession
 from grace.clarity import EventBus
 from grace.clock import Clock
 from grace.domain.events import Event, EventType
+from grace.domain.orphans import RunOwner, orphan_reason
 from grace.domain.records import ExecutionStatus, PlaybookExecution, StepRecord, StepStatus
 from grace.domain.timeutil import isoformat
 from grace.domain.validation import check_filter, check_identifier, check_mapping
@@ -84,12 +93,15 @@ class SelfHealingEngine:
         bus: EventBus,
         clock: Clock,
         cooldown: timedelta = timedelta(minutes=30),
+        stale_after: timedelta = timedelta(minutes=5),
     ) -> None:
         self._store = store
         self._bus = bus
         self._clock = clock
         self.cooldown = cooldown
+        self.stale_after = stale_after
         self._playbooks: dict[str, Playbook] = {}
+        self.owner = RunOwner(socket.gethostname(), os.getpid(), uuid.uuid4().hex[:12])
 
     def register_playbook(self, playbook: Playbook) -> None:
         check_identifier("playbook.name", playbook.name, 100)
@@ -160,8 +172,11 @@ class SelfHealingEngine:
     ) -> tuple[PlaybookExecution, list[Event]]:
         with self._store.write() as s:
             now = self._clock.now()
+            orphaned: list[Event] = []
             if playbook.cooldown and self.cooldown > timedelta(0):
                 s.lock_model(resource_id)
+                # A run orphaned by a crash must not hold the next remediation back.
+                orphaned = self._abandon_in(s, resource_id)
                 last = s.last_execution(
                     resource_id,
                     playbook.name,
@@ -186,7 +201,7 @@ class SelfHealingEngine:
                     event = s.append_event(
                         self._event(EventType.PLAYBOOK_REFUSED, refused, {"reason": reason})
                     )
-                    return refused, [event]
+                    return refused, [*orphaned, event]
             execution = s.insert_execution(
                 playbook.name,
                 playbook.resource_type,
@@ -194,9 +209,44 @@ class SelfHealingEngine:
                 ExecutionStatus.RUNNING,
                 ctx,
                 now,
+                owner=str(self.owner),
             )
             event = s.append_event(self._event(EventType.PLAYBOOK_STARTED, execution, {}))
-            return execution, [event]
+            return execution, [*orphaned, event]
+
+    def abandon_orphans(self) -> list[PlaybookExecution]:
+        """Mark every orphaned run ``abandoned``; returns them (called at start-up and by the
+        server periodically).  Their events are in the durable log."""
+        with self._store.write() as s:
+            events = self._abandon_in(s, None)
+            return [s.get_execution(int(e.data["execution_id"])) for e in events]
+
+    def _abandon_in(self, s: StoreSession, resource_id: str | None) -> list[Event]:
+        now = self._clock.now()
+        events: list[Event] = []
+        for running in s.running_executions(resource_id=resource_id):
+            reason = orphan_reason(
+                running.owner,
+                running.heartbeat_at,
+                now=now,
+                stale_after=self.stale_after,
+                me=self.owner,
+                process_exists=_process_exists,
+            )
+            if reason is None:
+                continue
+            log.warning("playbook run %s %s", running.execution.id, reason)
+            execution = s.update_execution(
+                running.execution.id,
+                status=ExecutionStatus.ABANDONED,
+                error=reason,
+                finished_at=now,
+            )
+            extra = {"reason": reason, "owner": running.owner}
+            events.append(
+                s.append_event(self._event(EventType.PLAYBOOK_ABANDONED, execution, extra))
+            )
+        return events
 
     async def _run_step(self, step: PlaybookStep, run: PlaybookRun) -> StepRecord:
         started_at = self._clock.now()
@@ -231,7 +281,9 @@ class SelfHealingEngine:
     ) -> None:
         def write() -> list[Event]:
             with self._store.write() as s:
-                execution = s.update_execution(execution_id, steps=records)
+                execution = s.update_execution(
+                    execution_id, steps=records, heartbeat_at=self._clock.now()
+                )
                 event = s.append_event(
                     self._event(EventType.PLAYBOOK_STEP, execution, {"step": record.to_dict()})
                 )
@@ -325,6 +377,17 @@ class SelfHealingEngine:
     def get_execution(self, execution_id: int) -> PlaybookExecution:
         with self._store.read() as s:
             return s.get_execution(execution_id)
+
+
+def _process_exists(pid: int) -> bool:
+    """Whether a process with this pid runs on this host (signal 0 only asks)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True
 
 
 def _jsonable(value: Any) -> bool:

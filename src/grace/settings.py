@@ -29,6 +29,12 @@ class Settings(BaseSettings):
     default_window_minutes: int = Field(default=10, ge=1, le=MAX_WINDOW_MINUTES)
     callback_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
     remediation_cooldown_minutes: float = Field(default=30.0, ge=0, le=7 * 24 * 60)
+    playbook_stale_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        le=86_400,
+        description="A running playbook run with no progress for this long is abandoned.",
+    )
     future_timestamp_tolerance_seconds: float = Field(default=300.0, ge=0, le=86_400)
     log_level: str = Field(default="INFO")
 

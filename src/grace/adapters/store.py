@@ -45,6 +45,7 @@ __all__ = [
     "FleetMember",
     "NewIncident",
     "NewVersion",
+    "RunningExecution",
     "SnapshotTarget",
     "Store",
     "StoreSession",
@@ -103,6 +104,15 @@ class FleetMember:
     expected_latency_p95_ms: float | None
     settings: StoredSettings
     stats: WindowStats
+
+
+@dataclass(frozen=True, slots=True)
+class RunningExecution:
+    """A run marked running, with who runs it and when it last made progress."""
+
+    execution: PlaybookExecution
+    owner: str | None
+    heartbeat_at: datetime
 
 
 class StoreSession(Protocol):
@@ -284,7 +294,9 @@ class StoreSession(Protocol):
         at: datetime,
         *,
         error: str | None = None,
-    ) -> PlaybookExecution: ...
+        owner: str | None = None,
+    ) -> PlaybookExecution:
+        """A new run; its heartbeat starts at ``at``."""
 
     def update_execution(
         self,
@@ -295,7 +307,14 @@ class StoreSession(Protocol):
         result: Mapping[str, Any] | None = None,
         error: str | None = None,
         finished_at: datetime | None = None,
-    ) -> PlaybookExecution: ...
+        heartbeat_at: datetime | None = None,
+    ) -> PlaybookExecution:
+        """Change what is given; raises ExecutionNotFound."""
+
+    def running_executions(
+        self, *, resource_id: str | None = None, limit: int = MAX_PAGE_SIZE
+    ) -> list[RunningExecution]:
+        """Runs still marked running (of one resource, when given), oldest first."""
 
     def get_execution(self, execution_id: int) -> PlaybookExecution:
         """Raises ExecutionNotFound."""

@@ -7,7 +7,10 @@ which is what each uvicorn worker runs when ``grace serve --workers N``.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ipaddress
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -23,9 +26,12 @@ from grace.api.deps import ApiContext
 from grace.api.routes import events, incidents, models, monitoring, playbooks, service, tokens
 from grace.api.schemas import ProblemOut
 from grace.bootstrap import Grace, build
+from grace.errors import GraceError
 from grace.settings import load_settings
 
 __all__ = ["app_factory", "create_app", "is_loopback"]
+
+log = logging.getLogger(__name__)
 
 DESCRIPTION = """
 Grace's model registry: versions and deployment stages, performance snapshots,
@@ -102,6 +108,17 @@ class BodyLimit:
         await response(scope, receive, send)
 
 
+async def _sweep_orphans(grace: Grace) -> None:
+    """Mark playbook runs orphaned by a dead process abandoned, every so often."""
+    every = min(60.0, grace.settings.playbook_stale_seconds / 2)
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await asyncio.to_thread(grace.engine.abandon_orphans)
+        except GraceError:
+            log.exception("could not sweep orphaned playbook runs")
+
+
 def create_app(
     grace: Grace,
     *,
@@ -113,9 +130,15 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
-        if close_on_shutdown:
-            grace.close()
+        sweeper = asyncio.create_task(_sweep_orphans(grace))
+        try:
+            yield
+        finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+            if close_on_shutdown:
+                grace.close()
 
     app = FastAPI(
         title="Grace model registry",

@@ -35,6 +35,7 @@ class EventType:
     PLAYBOOK_STEP = "playbook.step"
     PLAYBOOK_FINISHED = "playbook.finished"
     PLAYBOOK_REFUSED = "playbook.refused"
+    PLAYBOOK_ABANDONED = "playbook.abandoned"
 
 
 def _new_id() -> str:

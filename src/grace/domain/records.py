@@ -292,6 +292,8 @@ class ExecutionStatus(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     REFUSED = "refused"
+    #: Left running by a process that died; it never finished and counts for nothing.
+    ABANDONED = "abandoned"
 
 
 class StepStatus(StrEnum):

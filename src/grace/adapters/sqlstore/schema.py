@@ -229,7 +229,12 @@ playbook_executions = Table(
     Column("error", Text(), nullable=True),
     Column("started_at", UTCDateTime(), nullable=False),
     Column("finished_at", UTCDateTime(), nullable=True),
+    # Who runs it (host:pid:instance) and when it last made progress: what tells a run in
+    # progress from one orphaned by a crash.
+    Column("owner", String(200), nullable=True),
+    Column("heartbeat_at", UTCDateTime(), nullable=True),
     Index("ix_playbook_executions_resource_id_id", "resource_id", "id"),
+    Index("ix_playbook_executions_status", "status"),
 )
 
 # The tags of each version, one row a tag, so that listing by tag is an index lookup; the

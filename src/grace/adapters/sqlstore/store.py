@@ -51,6 +51,7 @@ from grace.adapters.store import (
     FleetMember,
     NewIncident,
     NewVersion,
+    RunningExecution,
     SnapshotTarget,
 )
 from grace.domain.events import Event
@@ -999,6 +1000,7 @@ class SqlSession:
         at: datetime,
         *,
         error: str | None = None,
+        owner: str | None = None,
     ) -> PlaybookExecution:
         finished = None if status is ExecutionStatus.RUNNING else at
         pk = _new_id(
@@ -1014,6 +1016,8 @@ class SqlSession:
                     error=error,
                     started_at=at,
                     finished_at=finished,
+                    owner=owner,
+                    heartbeat_at=at,
                 )
             )
         )
@@ -1028,8 +1032,11 @@ class SqlSession:
         result: Mapping[str, Any] | None = None,
         error: str | None = None,
         finished_at: datetime | None = None,
+        heartbeat_at: datetime | None = None,
     ) -> PlaybookExecution:
         values: dict[str, Any] = {}
+        if heartbeat_at is not None:
+            values["heartbeat_at"] = heartbeat_at
         if status is not None:
             values["status"] = status.value
         if steps is not None:
@@ -1076,6 +1083,21 @@ class SqlSession:
             query = query.where(p.c.id < before_id)
         query = query.order_by(p.c.id.desc()).limit(_page(limit))
         return [_execution(r) for r in self._conn.execute(query)]
+
+    def running_executions(
+        self, *, resource_id: str | None = None, limit: int = MAX_PAGE_SIZE
+    ) -> list[RunningExecution]:
+        p = playbook_executions
+        query = select(p).where(p.c.status == ExecutionStatus.RUNNING.value)
+        if resource_id is not None:
+            query = query.where(p.c.resource_id == resource_id)
+        rows = self._conn.execute(query.order_by(p.c.id).limit(_page(limit)))
+        return [
+            RunningExecution(
+                _execution(r), r._mapping["owner"], r._mapping["heartbeat_at"] or r.started_at
+            )
+            for r in rows
+        ]
 
     def last_execution(
         self,
