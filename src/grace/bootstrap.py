@@ -43,8 +43,6 @@ class Grace:
     registry: ModelRegistry
     tokens: TokenService
     events: EventLog
-    #: Run short database calls inline (SQLite) rather than in a worker thread.
-    inline_db: bool = False
     _closed: bool = field(default=False, repr=False)
 
     def close(self) -> None:
@@ -97,9 +95,7 @@ def build(
         default_window_minutes=settings.default_window_minutes,
         callback_timeout=settings.callback_timeout_seconds,
         future_tolerance=timedelta(seconds=settings.future_timestamp_tolerance_seconds),
-        inline_db=_is_sqlite(store),
     )
-    # (the registry and the HTTP routes share this one decision)
     tokens = TokenService(store, clock, cache_seconds=settings.token_cache_seconds)
     return Grace(
         settings,
@@ -112,12 +108,7 @@ def build(
         registry,
         tokens,
         EventLog(store),
-        inline_db=_is_sqlite(store),
     )
-
-
-def _is_sqlite(store: Store) -> bool:
-    return isinstance(store, SqlStore) and store.engine.dialect.name == "sqlite"
 
 
 _default: Grace | None = None

@@ -259,7 +259,6 @@ class ModelRegistry:
         default_window_minutes: int = 10,
         callback_timeout: float = 10.0,
         future_tolerance: timedelta = timedelta(minutes=5),
-        inline_db: bool = False,
     ) -> None:
         self._store = store
         self._bus = bus
@@ -271,9 +270,6 @@ class ModelRegistry:
         self._default_window = default_window_minutes
         self._callback_timeout = callback_timeout
         self._future_tolerance = future_tolerance
-        # SQLite calls take microseconds and serialise on one writer anyway, so a thread hop
-        # costs more than it saves; a networked database is worth the hop.
-        self._inline_db = inline_db
         self._incident_callback: Callback | None = None
         self._monitoring_callback: Callback | None = None
         self._self_healing_callback: Callback | None = None
@@ -323,9 +319,8 @@ class ModelRegistry:
         return True
 
     async def _db(self, fn: Callable[..., _T], *args: Any) -> _T:
-        """Run short database work: inline on SQLite (local, one writer), in a thread otherwise."""
-        if self._inline_db:
-            return fn(*args)
+        """Run database work in a worker thread, never on the event loop: even on SQLite a
+        large batch takes seconds, and every other request would wait behind it."""
         return await asyncio.to_thread(fn, *args)
 
     def _append_event(self, event: Event) -> Event:

@@ -12,6 +12,7 @@ import os
 
 import uvicorn
 
+from grace.api import protocol
 from grace.api.app import create_app, is_loopback
 from grace.bootstrap import build
 from grace.errors import GraceError
@@ -66,7 +67,14 @@ def serve(settings: Settings) -> None:
         app = create_app(
             grace, allow_open=allow_open, started_at=started_at, close_on_shutdown=True
         )
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+        protocol.configure(header_timeout=settings.header_timeout_seconds)
+        uvicorn.run(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level="warning",
+            http=protocol.GuardedHttpProtocol,
+        )
         return
     grace.close()
     # Each worker builds its own Grace from the environment.
@@ -85,4 +93,5 @@ def serve(settings: Settings) -> None:
         port=settings.port,
         workers=settings.workers,
         log_level="warning",
+        http="grace.api.protocol:GuardedHttpProtocol",
     )

@@ -49,6 +49,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024, le=1024**3)
     max_batch_snapshots: int = Field(default=50_000, ge=1, le=1_000_000)
     token_cache_seconds: float = Field(default=2.0, ge=0, le=300)
+    header_timeout_seconds: float = Field(
+        default=15.0, gt=0, le=300, description="A request's line and headers must arrive within."
+    )
+    body_timeout_seconds: float = Field(
+        default=30.0, gt=0, le=3600, description="A request's body must arrive within."
+    )
     service_started_at: AwareDatetime | None = Field(
         default=None,
         description="Set by `grace serve` for its workers, so that every worker applies the "

@@ -33,7 +33,6 @@ SNAPSHOT = {
 async def test_the_guides_flow_over_http_on_postgres(postgres_url: str, clock: FakeClock) -> None:
     """Register, promote, degrade, check, heal and read back, all over HTTP on PostgreSQL."""
     grace = build(make_settings(postgres_url), clock=clock)
-    assert grace.inline_db is False
     app = create_app(grace, allow_open=True)
     try:
         async with httpx.AsyncClient(

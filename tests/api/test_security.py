@@ -172,7 +172,7 @@ def walk_routes(app: FastAPI) -> RouteMap:
                     method,
                     str(item.path),
                     tuple(find_authorizers(dependant)),
-                    bool(dependant.body_params),
+                    bool(dependant.body_params) or "requestBody" in (route.openapi_extra or {}),
                     required,
                 )
             )

@@ -6,6 +6,7 @@ import os
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -165,3 +166,136 @@ def test_the_first_token_guards_an_open_service_in_every_worker(tmp_path: Path) 
         answers = {httpx.get(f"{api}/models", timeout=5).status_code for _ in range(20)}
     assert answers == {401}
     assert "serving OPEN" in printed[0]
+
+
+def _trickle(base: str, first: bytes, then: bytes, *, every: float, within: float) -> bytes:
+    """Send ``first``, then ``then`` a byte at a time every ``every`` seconds; what came back."""
+    port = int(base.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=within) as sock:
+        sock.sendall(first)
+        answer = b""
+        deadline = time.monotonic() + within
+        sock.settimeout(every)
+        for byte in then:
+            try:
+                sock.sendall(bytes([byte]))
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            try:
+                chunk = sock.recv(65536)
+            except TimeoutError:
+                chunk = None
+            if chunk == b"":
+                break
+            answer += chunk or b""
+            if time.monotonic() > deadline:
+                break
+        sock.settimeout(within)
+        try:
+            while chunk := sock.recv(65536):
+                answer += chunk
+        except (TimeoutError, ConnectionResetError):
+            pass
+        return answer
+
+
+def test_a_client_trickling_its_headers_is_cut_off_with_408(tmp_path: Path) -> None:
+    """A byte every 0.5 s of a request line never finishes: 408 problem, connection closed."""
+    env = {
+        "GRACE_DATABASE_URL": f"sqlite:///{tmp_path / 'g.db'}",
+        "GRACE_HEADER_TIMEOUT_SECONDS": "1",
+    }
+    with _serving("--host", "127.0.0.1", env=env) as (_, base):
+        started = time.monotonic()
+        answer = _trickle(
+            base, b"GET /healthz HTTP/1.1\r\n", b"X-Slow: " + b"a" * 40, every=0.5, within=10
+        )
+        elapsed = time.monotonic() - started
+    assert answer.startswith(b"HTTP/1.1 408 "), answer
+    assert b"application/problem+json" in answer
+    assert elapsed < 8
+
+
+def test_a_client_trickling_its_body_is_cut_off_with_408(tmp_path: Path) -> None:
+    """Headers on time, then a body a byte at a time: 408 problem once the body limit passes."""
+    env = {
+        "GRACE_DATABASE_URL": f"sqlite:///{tmp_path / 'g.db'}",
+        "GRACE_BODY_TIMEOUT_SECONDS": "1",
+    }
+    with _serving("--host", "127.0.0.1", env=env) as (_, base):
+        head = (
+            b"POST /api/model-registry/models HTTP/1.1\r\nhost: x\r\n"
+            b"content-type: application/json\r\ncontent-length: 100\r\n\r\n"
+        )
+        port = int(base.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(head + b'{"model_id"')  # and then nothing more
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+    assert answer.startswith(b"HTTP/1.1 408 "), answer
+    assert b"application/problem+json" in answer
+    assert b"connection: close" in answer.lower()
+
+
+def test_an_over_long_url_and_invalid_http_are_problems(tmp_path: Path) -> None:
+    """Errors found while parsing HTTP come back as problem+json too."""
+    env = {"GRACE_DATABASE_URL": f"sqlite:///{tmp_path / 'g.db'}"}
+    with _serving("--host", "127.0.0.1", env=env) as (_, base):
+        long_url = httpx.get(f"{base}/api/model-registry/models?x={'a' * 20_000}", timeout=5)
+        port = int(base.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+            garbage = sock.recv(65536)
+    assert long_url.status_code == 414
+    assert long_url.headers["content-type"] == "application/problem+json"
+    assert garbage.startswith(b"HTTP/1.1 400 ")
+    assert b"application/problem+json" in garbage
+
+
+def test_liveness_answers_promptly_while_a_large_batch_is_stored(tmp_path: Path) -> None:
+    """A 50,000-snapshot batch on SQLite no longer holds /healthz up behind it."""
+    env = {"GRACE_DATABASE_URL": f"sqlite:///{tmp_path / 'g.db'}"}
+    with _serving("--host", "127.0.0.1", env=env) as (_, base):
+        api = f"{base}/api/model-registry"
+        model = {
+            "model_id": "m",
+            "version": "1",
+            "expected_latency_p95_ms": 200.0,
+            "constitutional_compliance": True,
+            "bias_check_passed": True,
+            "stage": "production",
+        }
+        assert httpx.post(f"{api}/models", json=model, timeout=10).status_code == 201
+        item = {
+            "model_id": "m",
+            "version": "1",
+            "latency_p50_ms": 1.0,
+            "latency_p95_ms": 2.0,
+            "latency_p99_ms": 3.0,
+            "requests_per_second": 1.0,
+            "error_rate": 0.0,
+        }
+        body = {"snapshots": [item] * 50_000}
+        done: list[float] = []
+
+        def post() -> None:
+            started = time.monotonic()
+            answer = httpx.post(f"{api}/performance/batch", json=body, timeout=120)
+            assert answer.status_code == 200, answer.text
+            done.append(time.monotonic() - started)
+
+        worker = threading.Thread(target=post)
+        worker.start()
+        waits: list[float] = []
+        with httpx.Client(timeout=30) as client:
+            while worker.is_alive():
+                started = time.monotonic()
+                assert client.get(f"{base}/healthz").status_code == 200
+                waits.append(time.monotonic() - started)
+                time.sleep(0.02)
+        worker.join()
+    assert done, "the batch did not complete"
+    # Before, /healthz waited for the whole batch (9.3 s measured); now it waits for slices.
+    assert len(waits) >= 5, (waits, done)
+    assert max(waits) < max(1.0, done[0] / 4), (max(waits), done[0])

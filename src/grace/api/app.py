@@ -21,10 +21,10 @@ from fastapi.openapi.utils import get_openapi
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from grace import __version__
-from grace.api import problems
+from grace.api import problems, protocol
 from grace.api.deps import ApiContext
 from grace.api.routes import events, incidents, models, monitoring, playbooks, service, tokens
-from grace.api.schemas import ProblemOut
+from grace.api.schemas import BatchIn, ProblemOut
 from grace.bootstrap import Grace, build
 from grace.errors import GraceError
 from grace.settings import load_settings
@@ -53,27 +53,52 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-class BodyLimit:
-    """Refuse request bodies above ``max_bytes`` with 413, whether declared or streamed."""
+class BodyGuard:
+    """Every request body is read whole, before the app sees it, within two limits: at most
+    ``max_bytes`` (else 413) and within ``timeout`` seconds (else 408, and the connection is
+    closed), whether its length is declared or it is streamed."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout: float) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout = timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None:
-            # The server holds the client to a declared length; only the number matters.
-            if declared.isdigit() and int(declared) > self.max_bytes:
-                await self._refuse(scope, receive, send)
-                return
-            await self.app(scope, receive, send)
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(413, "Payload too large", self._too_large(), scope, receive, send)
             return
-        # A streamed (chunked) body: read it up to the limit before the app sees any of it,
-        # so that an oversized one is a 413 rather than a parse error halfway through.
+        if declared in (None, b"0") and b"transfer-encoding" not in headers:
+            await self.app(scope, receive, send)  # no body to wait for
+            return
+        try:
+            async with asyncio.timeout(self.timeout):
+                body = await self._read(receive)
+        except TimeoutError:
+            detail = f"the request body did not arrive within {self.timeout:g}s"
+            await self._refuse(408, "Request Timeout", detail, scope, receive, send)
+            return
+        if body is None:
+            await self._refuse(413, "Payload too large", self._too_large(), scope, receive, send)
+            return
+        pending: bytes | None = body
+
+        async def replay() -> Message:
+            nonlocal pending
+            if pending is None:
+                return await receive()
+            message: Message = {"type": "http.request", "body": pending, "more_body": False}
+            pending = None
+            return message
+
+        await self.app(scope, replay, send)
+
+    async def _read(self, receive: Receive) -> bytes | None:
+        """The whole body, or None once it passes the limit."""
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -83,28 +108,22 @@ class BodyLimit:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_bytes:
-                await self._refuse(scope, receive, send)
-                return
+                return None
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
-        body: bytes | None = b"".join(chunks)
+        return b"".join(chunks)
 
-        async def replay() -> Message:
-            nonlocal body
-            if body is None:
-                return await receive()
-            message: Message = {"type": "http.request", "body": body, "more_body": False}
-            body = None
-            return message
-
-        await self.app(scope, replay, send)
-
-    def _detail(self) -> str:
+    def _too_large(self) -> str:
         return f"the request body is larger than the limit of {self.max_bytes} bytes"
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problems.problem_response(413, "Payload too large", self._detail())
+    @staticmethod
+    async def _refuse(
+        status: int, title: str, detail: str, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        response = problems.problem_response(status, title, detail)
+        if status == 408:
+            response.headers["connection"] = "close"
         await response(scope, receive, send)
 
 
@@ -150,7 +169,11 @@ def create_app(
         grace=grace, allow_open=allow_open, started_at=started_at or grace.clock.now()
     )
     problems.install(app)
-    app.add_middleware(BodyLimit, max_bytes=grace.settings.max_body_bytes)
+    app.add_middleware(
+        BodyGuard,
+        max_bytes=grace.settings.max_body_bytes,
+        timeout=grace.settings.body_timeout_seconds,
+    )
     for module in (service, monitoring, models, incidents, playbooks, events, tokens):
         app.include_router(module.router)
 
@@ -174,6 +197,10 @@ def _with_problems(schema: dict[str, Any]) -> dict[str, Any]:
     """Document the problem+json answers each operation can give, in place of FastAPI's 422."""
     schemas = schema.setdefault("components", {}).setdefault("schemas", {})
     schemas["Problem"] = ProblemOut.model_json_schema(ref_template="#/components/schemas/{model}")
+    # The batch route reads its body itself (a bounded read); its schema is declared here.
+    batch = BatchIn.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas.update(batch.pop("$defs", {}))
+    schemas["BatchIn"] = batch
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
 
@@ -204,6 +231,7 @@ def _with_problems(schema: dict[str, Any]) -> dict[str, Any]:
 def app_factory() -> FastAPI:
     """Build the app from GRACE_* settings (one per uvicorn worker)."""
     settings = load_settings()
+    protocol.configure(header_timeout=settings.header_timeout_seconds)
     grace = build(settings)
     allow_open = is_loopback(settings.host) or settings.insecure
     return create_app(

@@ -52,17 +52,14 @@ _bearer = HTTPBearer(auto_error=False, description="An API token: `grc_<id>_<sec
 
 
 class Runner:
-    """Runs a plain (blocking) core call from a route: inline on SQLite, where calls take
-    microseconds and a thread hop costs more than it saves; in a worker thread on a
-    networked database, so that one slow query does not stall every other request."""
-
-    def __init__(self, inline: bool) -> None:
-        self.inline = inline
+    """Runs a plain (blocking) core call from a route in a worker thread, on every database,
+    so that no request's database work holds up the event loop for the others."""
 
     async def __call__(self, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
-        if self.inline:
-            return fn(*args, **kwargs)
         return await asyncio.to_thread(fn, *args, **kwargs)
+
+
+_RUNNER = Runner()
 
 
 @dataclass
@@ -84,7 +81,7 @@ class ApiContext:
 
     @property
     def run(self) -> Runner:
-        return Runner(self.grace.inline_db)
+        return _RUNNER
 
     def is_open(self) -> bool:
         """Whether an anonymous request may go through now (once guarded, always guarded)."""

@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import UTC
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import ValidationError
 
+from grace.api.batch_body import read_batch
 from grace.api.deps import Checker, GraceDep, Ingester, Operator, Reader, RegistryDep, Run
-from grace.api.problems import Forbidden, PayloadTooLarge, problem_type
+from grace.api.problems import Forbidden, problem_type
 from grace.api.responses import JSONReply, reply
 from grace.api.schemas import (
-    BatchIn,
     BatchOut,
     BatchSnapshotIn,
     FleetOut,
@@ -80,26 +80,31 @@ async def record_performance(
     )
 
 
-@router.post("/performance/batch", response_model=BatchOut)
-async def record_performance_batch(body: BatchIn, grace: GraceDep, _: Ingester) -> JSONReply:
-    """Record many snapshots in one request; the answer says per item what was stored or refused."""
-    limit = grace.settings.max_batch_snapshots
-    if len(body.snapshots) > limit:
-        raise PayloadTooLarge(
-            f"{len(body.snapshots)} snapshots in one request; the limit is {limit}"
-        )
+@router.post(
+    "/performance/batch",
+    response_model=BatchOut,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/BatchIn"}}},
+        }
+    },
+)
+async def record_performance_batch(
+    request: Request, grace: GraceDep, _: Ingester, run: Run
+) -> JSONReply:
+    """Record many snapshots in one request; the answer says per item what was stored or refused.
+
+    The body (a ``BatchIn``) is read here, not by FastAPI, an item at a time in a worker
+    thread: more items than the limit are refused at the first one past it (413).
+    """
+    raw = await request.body()
     now = grace.clock.now()
-    refused: dict[int, InvalidInput] = {}
-    valid: list[ModelPerformanceSnapshot] = []
-    positions: list[int] = []
-    for index, raw in enumerate(body.snapshots):
-        try:
-            valid.append(_batch_item(raw, now))
-            positions.append(index)
-        except InvalidInput as exc:
-            refused[index] = exc
+    count, valid, positions, refused = await run(
+        _read_items, raw, grace.settings.max_batch_snapshots, now
+    )
     result = await grace.registry.record_performance_snapshots(valid)
-    items: list[dict[str, Any]] = [{}] * len(body.snapshots)
+    items: list[dict[str, Any]] = [{}] * count
     for index, error in refused.items():
         items[index] = {
             "index": index,
@@ -123,7 +128,26 @@ async def record_performance_batch(body: BatchIn, grace: GraceDep, _: Ingester) 
     )
 
 
-def _batch_item(raw: dict[str, Any], now: Any) -> ModelPerformanceSnapshot:
+def _read_items(
+    raw: bytes, limit: int, now: Any
+) -> tuple[int, list[ModelPerformanceSnapshot], list[int], dict[int, InvalidInput]]:
+    """(item count, valid snapshots, their positions, refusals by position)."""
+    refused: dict[int, InvalidInput] = {}
+    valid: list[ModelPerformanceSnapshot] = []
+    positions: list[int] = []
+    items = read_batch(raw, limit=limit)
+    for index, item in enumerate(items):
+        try:
+            valid.append(_batch_item(item, now))
+            positions.append(index)
+        except InvalidInput as exc:
+            refused[index] = exc
+    return len(items), valid, positions, refused
+
+
+def _batch_item(raw: object, now: Any) -> ModelPerformanceSnapshot:
+    if not isinstance(raw, dict):
+        raise InvalidInput("snapshot", "must be a JSON object")
     try:
         item = BatchSnapshotIn.model_validate(raw)
     except ValidationError as exc:
