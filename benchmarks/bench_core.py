@@ -59,6 +59,7 @@ from grace.settings import Settings
 
 # -- targets (from the issue) ----------------------------------------------------------------
 SNAPSHOT_TARGET_OPS = 2000.0  # record_performance_snapshot, per second
+FLOOR_RATIO_TARGET = 0.5  # ... and at least this share of the raw sqlite3 floor, same run
 MONITOR_TARGET_MODELS = 10_000  # monitor_production_models over this many models ...
 MONITOR_TARGET_SECONDS = 1.0  # ... within this many seconds
 GROWTH_TOLERANCE = 1.2  # 10x history outside the window: at most this factor slower
@@ -468,6 +469,78 @@ def bench_registration(dbs: Databases, plan: Plan, report: Report) -> None:
             raise AssertionError("promotion did not leave the expected production versions")
 
 
+# -- the floor: what SQLite itself does for one snapshot ----------------------------------------
+_FLOOR_SCHEMA = """
+CREATE TABLE snapshots (
+    id INTEGER PRIMARY KEY, version_pk INTEGER NOT NULL, ts TEXT NOT NULL,
+    recorded_at TEXT NOT NULL, latency_p50_ms REAL NOT NULL, latency_p95_ms REAL NOT NULL,
+    latency_p99_ms REAL NOT NULL, requests_per_second REAL NOT NULL, error_rate REAL NOT NULL,
+    ood_rate REAL NOT NULL, input_drift_score REAL, accuracy REAL);
+CREATE INDEX ix_window ON snapshots (version_pk, ts, error_rate, latency_p95_ms, ood_rate,
+    input_drift_score, accuracy);
+"""
+_FLOOR_INSERT = (
+    "INSERT INTO snapshots (version_pk, ts, recorded_at, latency_p50_ms, latency_p95_ms, "
+    "latency_p99_ms, requests_per_second, error_rate, ood_rate, input_drift_score, accuracy) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_FLOOR_WINDOW = (
+    "SELECT count(*), avg(error_rate), avg(latency_p95_ms), avg(ood_rate), "
+    "avg(input_drift_score), avg(accuracy) FROM snapshots WHERE version_pk = ? AND ts >= ?"
+)
+
+
+def sqlite_floor(path: Path, models: int, window: int, ops: int, warmup: int) -> float:
+    """Seconds for ``ops`` snapshots done by hand with sqlite3: insert the row, aggregate the
+    model's window over the covering index, commit (WAL, synchronous NORMAL), each its own
+    transaction; the same window fill and round robin as the Grace loop."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.executescript(_FLOOR_SCHEMA)
+        now = START
+        step = timedelta(minutes=WINDOW_MINUTES) / (window * models)
+        values = tuple(
+            HEALTHY[k]
+            for k in (
+                "latency_p50_ms",
+                "latency_p95_ms",
+                "latency_p99_ms",
+                "requests_per_second",
+                "error_rate",
+                "ood_rate",
+                "input_drift_score",
+                "accuracy",
+            )
+        )
+        conn.execute("BEGIN")
+        for i in range(models * window):
+            ts = (now - timedelta(minutes=WINDOW_MINUTES) + step * i).isoformat()
+            conn.execute(_FLOOR_INSERT, (i % models + 1, ts, ts, *values))
+        conn.execute("COMMIT")
+
+        def one(i: int) -> None:
+            nonlocal now
+            now += step
+            ts = now.isoformat()
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(_FLOOR_INSERT, (i % models + 1, ts, ts, *values))
+            since = (now - timedelta(minutes=WINDOW_MINUTES)).isoformat()
+            if conn.execute(_FLOOR_WINDOW, (i % models + 1, since)).fetchone()[0] < 1:
+                raise AssertionError("the floor's window is empty")
+            conn.execute("COMMIT")
+
+        for i in range(warmup):
+            one(i)
+        started = time.perf_counter()
+        for i in range(ops):
+            one(i)
+        return time.perf_counter() - started
+    finally:
+        conn.close()
+
+
 # -- stage 2: snapshots and rollback checks ----------------------------------------------------
 async def _record_loop(
     grace: Grace,
@@ -554,6 +627,20 @@ def bench_snapshots(dbs: Databases, plan: Plan, report: Report, rng: random.Rand
                 notes=f"judged, no trigger fired; per third: {rates} ops/s",
             )
         )
+
+        if dbs.workdir is not None:
+            floor_s = sqlite_floor(
+                dbs.workdir / "floor.db", k, plan.window_snapshots, len(work), plan.warmup
+            )
+            report.add(
+                Measurement(
+                    "raw sqlite3 floor",
+                    f"insert + window aggregate + commit, {k} models",
+                    len(work),
+                    floor_s,
+                    notes="the same work by hand, no Grace: the peer of the line above",
+                )
+            )
 
         seconds = asyncio.run(_check_loop(grace, ids, plan.warmup))
         seconds = asyncio.run(_check_loop(grace, ids, plan.check_ops))
@@ -729,6 +816,19 @@ def evaluate(report: Report, fleets: dict[int, dict[str, Measurement]]) -> None:
                 label,
                 f"{main_snapshot.ops_per_s:,.0f} ops/s",
                 main_snapshot.ops_per_s >= SNAPSHOT_TARGET_OPS,
+            )
+        )
+    floor = next((m for m in report.measurements if m.name == "raw sqlite3 floor"), None)
+    label = f"record_performance_snapshot >= {FLOOR_RATIO_TARGET:g} x the raw sqlite3 floor"
+    if main_snapshot is None or floor is None:
+        report.checks.append(Check(label, "not run", None))
+    else:
+        ratio = main_snapshot.ops_per_s / floor.ops_per_s
+        report.checks.append(
+            Check(
+                label,
+                f"{main_snapshot.ops_per_s:,.0f} vs {floor.ops_per_s:,.0f} ops/s = {ratio:.2f}",
+                ratio >= FLOOR_RATIO_TARGET,
             )
         )
     target = fleets.get(MONITOR_TARGET_MODELS)
