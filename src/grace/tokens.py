@@ -2,9 +2,8 @@
 
 A token reads ``grc_<id>_<secret>``.  Only a SHA-256 of the secret is kept
 (the secret is 256 random bits, so a slow password hash would add nothing);
-checks compare in constant time.  Verified tokens and the "are there any
-tokens at all" answer are cached for a couple of seconds, so a revocation
-takes effect everywhere within ``cache_seconds``.
+checks compare in constant time.  Verified tokens are cached for a couple of
+seconds, so a revocation takes effect everywhere within ``cache_seconds``.
 """
 
 from __future__ import annotations
@@ -39,7 +38,6 @@ class TokenService:
         self._ttl = cache_seconds
         self._lock = threading.Lock()
         self._verified: dict[str, tuple[float, ApiToken | None]] = {}
-        self._any: tuple[float, bool] | None = None
         self._touched: dict[str, float] = {}
 
     def create(self, name: str, scopes: Iterable[object]) -> tuple[ApiToken, str]:
@@ -64,15 +62,9 @@ class TokenService:
             return s.list_tokens(include_revoked=include_revoked)
 
     def any_active(self) -> bool:
-        """Whether at least one unrevoked token exists (if none, the API may run open)."""
-        now = time.monotonic()
-        cached = self._any
-        if cached is not None and cached[0] > now:
-            return cached[1]
+        """Whether at least one unrevoked token exists (asked once, as the service starts)."""
         with self._store.read() as s:
-            answer = s.count_active_tokens() > 0
-        self._any = (now + self._ttl, answer)
-        return answer
+            return s.count_active_tokens() > 0
 
     def active_since(self, at: datetime) -> bool:
         """Whether any token has been active at some moment since ``at`` (never cached: the
@@ -120,4 +112,3 @@ class TokenService:
     def _forget(self) -> None:
         with self._lock:
             self._verified.clear()
-            self._any = None
