@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from grace.domain.validation import (
@@ -115,14 +115,19 @@ def test_bad_identifiers_are_refused_naming_the_field(value: object) -> None:
 
 @PROPERTY_SETTINGS
 @given(st.text(max_size=MAX_ID_LENGTH + 5))
+@example(".")
+@example("..")
+@example("...")
 def test_an_identifier_is_accepted_iff_clean(value: str) -> None:
-    """A string passes iff non-empty, unpadded, short enough, printable and without '/'."""
+    """A string passes iff non-empty, unpadded, short enough, printable, without '/', and not
+    one of the dot segments "." and ".." that URL normalisation removes."""
     clean = (
         bool(value)
         and value.strip() == value
         and len(value) <= MAX_ID_LENGTH
         and value.isprintable()
         and "/" not in value
+        and value not in {".", ".."}
     )
     if clean:
         assert check_identifier("version", value) == value
