@@ -216,6 +216,27 @@ def test_a_client_trickling_its_headers_is_cut_off_with_408(tmp_path: Path) -> N
     assert elapsed < 8
 
 
+def test_the_408_reaches_a_client_that_keeps_sending(tmp_path: Path) -> None:
+    """Bytes still arriving after the header timeout are read and dropped for a moment, not
+    answered with a reset, which would discard the 408 before the client reads it."""
+    env = {
+        "GRACE_DATABASE_URL": f"sqlite:///{tmp_path / 'g.db'}",
+        "GRACE_HEADER_TIMEOUT_SECONDS": "1",
+    }
+    with _serving("--host", "127.0.0.1", env=env) as (_, base):
+        port = int(base.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nX-Slow: ")
+            until = time.monotonic() + 1.8  # past the timeout, within the linger
+            while time.monotonic() < until:
+                sock.sendall(b"a")
+                time.sleep(0.005)
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+    assert answer.startswith(b"HTTP/1.1 408 "), answer
+
+
 def test_a_client_trickling_its_body_is_cut_off_with_408(tmp_path: Path) -> None:
     """Headers on time, then a body a byte at a time: 408 problem once the body limit passes."""
     env = {

@@ -1,8 +1,9 @@
 """The HTTP/1.1 protocol Grace serves with: uvicorn's httptools protocol with two guards.
 
 - A header timeout: a request's line and headers must arrive within ``header_timeout``
-  seconds of its first byte (or of the connection), else 408 and the connection is closed,
-  so a client trickling a byte every few seconds cannot hold a connection forever.
+  seconds of its first byte (or of the connection), else 408 and the connection is closed
+  (after a short linger, so that the 408 is read rather than lost to a reset), so a client
+  trickling a byte every few seconds cannot hold a connection forever.
 - Errors found while parsing (invalid HTTP, a request line longer than ``max_url_bytes``)
   are answered as problem+json like every other error, not as plain text.
 
@@ -39,6 +40,12 @@ def _problem(status: int, title: str, detail: str) -> bytes:
     return head.encode("ascii") + body
 
 
+# After a refusal the connection lingers this long, reading and dropping what the client
+# still sends: closing at once with unread bytes makes the kernel answer with a reset,
+# which can discard the refusal before the client reads it.
+LINGER_SECONDS = 2.0
+
+
 class GuardedHttpProtocol(HttpToolsProtocol):
     header_timeout: float = 15.0
     max_url_bytes: int = 8 * 1024
@@ -46,6 +53,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._header_timer: asyncio.TimerHandle | None = None
+        self._refused = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -54,6 +62,10 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_header_timer()
         super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if not self._refused:
+            super().data_received(data)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -92,8 +104,14 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def _refuse(self, status: int, title: str, detail: str) -> None:
         self._stop_header_timer()
-        if not self.transport.is_closing():
-            self.transport.write(_problem(status, title, detail))
+        if self._refused or self.transport.is_closing():
+            return
+        self._refused = True
+        self.transport.write(_problem(status, title, detail))
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+            self.loop.call_later(LINGER_SECONDS, self.transport.close)
+        else:
             self.transport.close()
 
 
