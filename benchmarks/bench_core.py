@@ -46,6 +46,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from sqlalchemy import Engine, delete, func, insert, select, text
 from sqlalchemy.engine import make_url
 
@@ -59,7 +60,7 @@ from grace.settings import Settings
 
 # -- targets (from the issue) ----------------------------------------------------------------
 SNAPSHOT_TARGET_OPS = 2000.0  # record_performance_snapshot, per second
-FLOOR_RATIO_TARGET = 0.5  # ... and at least this share of the raw sqlite3 floor, same run
+FLOOR_RATIO_TARGET = 0.5  # ... and at least this share of the raw driver's floor, same run
 MONITOR_TARGET_MODELS = 10_000  # monitor_production_models over this many models ...
 MONITOR_TARGET_SECONDS = 1.0  # ... within this many seconds
 GROWTH_TOLERANCE = 1.2  # 10x history outside the window: at most this factor slower
@@ -234,6 +235,23 @@ class Databases:
         self.url = url
         self.workdir = workdir
         self.backend = make_url(url).get_backend_name() if url else "sqlite"
+
+    @property
+    def driver(self) -> str:
+        return "psycopg" if self.backend == "postgresql" else "sqlite3"
+
+    def floor(self, models: int, window: int, ops: int, warmup: int, with_event: bool) -> float:
+        """Seconds for the hand-written snapshot loop on this backend (see sqlite_floor)."""
+        if self.url is not None:
+            return postgres_floor(self.url, models, window, ops, warmup, with_event=with_event)
+        if self.workdir is None:  # pragma: no cover - main() always makes one
+            raise RuntimeError("no directory for the temporary databases")
+        path = self.workdir / ("floor-event.db" if with_event else "floor.db")
+        try:
+            return sqlite_floor(path, models, window, ops, warmup, with_event=with_event)
+        finally:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
 
     def check_scratch(self) -> None:
         """Refuse a database that holds anything: the benchmark empties it between stages."""
@@ -479,10 +497,37 @@ CREATE TABLE snapshots (
 CREATE INDEX ix_window ON snapshots (version_pk, ts, error_rate, latency_p95_ms, ood_rate,
     input_drift_score, accuracy);
 """
+_FLOOR_COLUMNS = (
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "latency_p99_ms",
+    "requests_per_second",
+    "error_rate",
+    "ood_rate",
+    "input_drift_score",
+    "accuracy",
+)
 _FLOOR_INSERT = (
     "INSERT INTO snapshots (version_pk, ts, recorded_at, latency_p50_ms, latency_p95_ms, "
     "latency_p99_ms, requests_per_second, error_rate, ood_rate, input_drift_score, accuracy) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+# The event log as Grace keeps it (unique id, by resource, by type) and the version lookup:
+# the floor with these is what the snapshot path's storage costs before any Python runs.
+_EVENT_SCHEMA = """
+CREATE TABLE versions (id INTEGER PRIMARY KEY, model_id TEXT NOT NULL, version TEXT NOT NULL,
+    stage TEXT NOT NULL);
+CREATE UNIQUE INDEX uq_versions ON versions (model_id, version);
+CREATE TABLE events (seq INTEGER PRIMARY KEY, event_id TEXT NOT NULL UNIQUE,
+    event_type TEXT NOT NULL, source TEXT NOT NULL, resource_id TEXT, occurred_at INTEGER NOT NULL,
+    payload TEXT NOT NULL);
+CREATE INDEX ix_events_resource ON events (resource_id, seq);
+CREATE INDEX ix_events_type ON events (event_type, seq);
+"""
+_EVENT_LOOKUP = "SELECT id, stage FROM versions WHERE model_id = ? AND version = ?"
+_EVENT_INSERT = (
+    "INSERT INTO events (event_id, event_type, source, resource_id, occurred_at, payload) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
 )
 _FLOOR_WINDOW = (
     "SELECT count(*), avg(error_rate), avg(latency_p95_ms), avg(ood_rate), "
@@ -490,55 +535,175 @@ _FLOOR_WINDOW = (
 )
 
 
-def sqlite_floor(path: Path, models: int, window: int, ops: int, warmup: int) -> float:
+def _timed_loop(one: Callable[[int], None], warmup: int, ops: int) -> float:
+    """Seconds for ``ops`` calls of ``one`` after ``warmup`` untimed ones."""
+    for i in range(warmup):
+        one(i)
+    started = time.perf_counter()
+    for i in range(ops):
+        one(i)
+    return time.perf_counter() - started
+
+
+def sqlite_floor(
+    path: Path, models: int, window: int, ops: int, warmup: int, *, with_event: bool = False
+) -> float:
     """Seconds for ``ops`` snapshots done by hand with sqlite3: insert the row, aggregate the
     model's window over the covering index, commit (WAL, synchronous NORMAL), each its own
-    transaction; the same window fill and round robin as the Grace loop."""
+    transaction; the same window fill and round robin as the Grace loop.  ``with_event`` also
+    looks the version up and appends the snapshot's event (a time-ordered id, the guide's
+    JSON) to an event log indexed as Grace's is."""
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.executescript(_FLOOR_SCHEMA)
+        if with_event:
+            conn.executescript(_EVENT_SCHEMA)
+            conn.executemany(
+                "INSERT INTO versions (model_id, version, stage) VALUES (?, '1.0.0', 'production')",
+                [(f"floor-{m + 1}",) for m in range(models)],
+            )
         now = START
         step = timedelta(minutes=WINDOW_MINUTES) / (window * models)
-        values = tuple(
-            HEALTHY[k]
-            for k in (
-                "latency_p50_ms",
-                "latency_p95_ms",
-                "latency_p99_ms",
-                "requests_per_second",
-                "error_rate",
-                "ood_rate",
-                "input_drift_score",
-                "accuracy",
-            )
-        )
+        values = tuple(HEALTHY[k] for k in _FLOOR_COLUMNS)
         conn.execute("BEGIN")
         for i in range(models * window):
             ts = (now - timedelta(minutes=WINDOW_MINUTES) + step * i).isoformat()
             conn.execute(_FLOOR_INSERT, (i % models + 1, ts, ts, *values))
         conn.execute("COMMIT")
 
+        payload = json.dumps({"resource_id": "floor-1", "version": "1.0.0", **HEALTHY})
+
         def one(i: int) -> None:
             nonlocal now
             now += step
             ts = now.isoformat()
             conn.execute("BEGIN IMMEDIATE")
+            if with_event:
+                conn.execute(_EVENT_LOOKUP, (f"floor-{i % models + 1}", "1.0.0")).fetchone()
             conn.execute(_FLOOR_INSERT, (i % models + 1, ts, ts, *values))
             since = (now - timedelta(minutes=WINDOW_MINUTES)).isoformat()
             if conn.execute(_FLOOR_WINDOW, (i % models + 1, since)).fetchone()[0] < 1:
                 raise AssertionError("the floor's window is empty")
+            if with_event:
+                event_id = f"{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"
+                conn.execute(
+                    _EVENT_INSERT,
+                    (
+                        event_id,
+                        "model.performance_snapshot",
+                        "model_registry",
+                        f"floor-{i % models + 1}",
+                        i,
+                        payload,
+                    ),
+                )
             conn.execute("COMMIT")
 
-        for i in range(warmup):
-            one(i)
-        started = time.perf_counter()
-        for i in range(ops):
-            one(i)
-        return time.perf_counter() - started
+        return _timed_loop(one, warmup, ops)
     finally:
         conn.close()
+
+
+_PG_SCHEMA = """
+CREATE TABLE bench_floor_snapshots (
+    id BIGSERIAL PRIMARY KEY, version_pk BIGINT NOT NULL, ts TIMESTAMPTZ NOT NULL,
+    recorded_at TIMESTAMPTZ NOT NULL, latency_p50_ms DOUBLE PRECISION NOT NULL,
+    latency_p95_ms DOUBLE PRECISION NOT NULL, latency_p99_ms DOUBLE PRECISION NOT NULL,
+    requests_per_second DOUBLE PRECISION NOT NULL, error_rate DOUBLE PRECISION NOT NULL,
+    ood_rate DOUBLE PRECISION NOT NULL, input_drift_score DOUBLE PRECISION,
+    accuracy DOUBLE PRECISION);
+CREATE INDEX bench_floor_window ON bench_floor_snapshots (version_pk, ts, error_rate,
+    latency_p95_ms, ood_rate, input_drift_score, accuracy);
+CREATE TABLE bench_floor_versions (id BIGSERIAL PRIMARY KEY, model_id TEXT NOT NULL,
+    version TEXT NOT NULL, stage TEXT NOT NULL, UNIQUE (model_id, version));
+CREATE TABLE bench_floor_events (seq BIGSERIAL PRIMARY KEY, event_id TEXT NOT NULL UNIQUE,
+    event_type TEXT NOT NULL, source TEXT NOT NULL, resource_id TEXT,
+    occurred_at TIMESTAMPTZ NOT NULL, payload JSONB NOT NULL);
+CREATE INDEX bench_floor_events_resource ON bench_floor_events (resource_id, seq);
+CREATE INDEX bench_floor_events_type ON bench_floor_events (event_type, seq);
+"""
+_PG_TABLES = ("bench_floor_snapshots", "bench_floor_versions", "bench_floor_events")
+
+
+def postgres_floor(
+    url: str, models: int, window: int, ops: int, warmup: int, *, with_event: bool = False
+) -> float:
+    """:func:`sqlite_floor` on PostgreSQL with psycopg (each snapshot its own transaction,
+    committed with the server's default durability), in scratch tables dropped afterwards."""
+    plain = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    q = {
+        name: sql.replace("?", "%s")
+        for name, sql in (
+            ("insert", _FLOOR_INSERT.replace("INTO snapshots", "INTO bench_floor_snapshots")),
+            ("window", _FLOOR_WINDOW.replace("FROM snapshots", "FROM bench_floor_snapshots")),
+            ("lookup", _EVENT_LOOKUP.replace("FROM versions", "FROM bench_floor_versions")),
+            ("event", _EVENT_INSERT.replace("INTO events", "INTO bench_floor_events")),
+        )
+    }
+    values = tuple(HEALTHY[k] for k in _FLOOR_COLUMNS)
+    payload = json.dumps({"resource_id": "floor-1", "version": "1.0.0", **HEALTHY})
+    with psycopg.connect(plain) as conn:
+        try:
+            conn.execute(_PG_SCHEMA)
+            with conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO bench_floor_versions (model_id, version, stage) "
+                    "VALUES (%s, '1.0.0', 'production')",
+                    [(f"floor-{m + 1}",) for m in range(models)],
+                )
+            now = START
+            step = timedelta(minutes=WINDOW_MINUTES) / (window * models)
+            with conn.cursor() as cur:
+                cur.executemany(
+                    q["insert"],
+                    [
+                        (
+                            i % models + 1,
+                            now - timedelta(minutes=WINDOW_MINUTES) + step * i,
+                            now,
+                            *values,
+                        )
+                        for i in range(models * window)
+                    ],
+                )
+            conn.commit()
+            conn.execute("ANALYZE bench_floor_snapshots")
+            conn.commit()
+            cur = conn.cursor()
+
+            def one(i: int) -> None:
+                nonlocal now
+                now += step
+                if with_event:
+                    cur.execute(q["lookup"], (f"floor-{i % models + 1}", "1.0.0"))
+                    cur.fetchone()
+                cur.execute(q["insert"], (i % models + 1, now, now, *values))
+                cur.execute(q["window"], (i % models + 1, now - timedelta(minutes=WINDOW_MINUTES)))
+                row = cur.fetchone()
+                if row is None or row[0] < 1:
+                    raise AssertionError("the floor's window is empty")
+                if with_event:
+                    event_id = f"{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"
+                    cur.execute(
+                        q["event"],
+                        (
+                            event_id,
+                            "model.performance_snapshot",
+                            "model_registry",
+                            f"floor-{i % models + 1}",
+                            now,
+                            payload,
+                        ),
+                    )
+                conn.commit()
+
+            return _timed_loop(one, warmup, ops)
+        finally:
+            conn.rollback()
+            conn.execute("DROP TABLE IF EXISTS " + ", ".join(_PG_TABLES))
+            conn.commit()
 
 
 # -- stage 2: snapshots and rollback checks ----------------------------------------------------
@@ -628,19 +793,22 @@ def bench_snapshots(dbs: Databases, plan: Plan, report: Report, rng: random.Rand
             )
         )
 
-        if dbs.workdir is not None:
-            floor_s = sqlite_floor(
-                dbs.workdir / "floor.db", k, plan.window_snapshots, len(work), plan.warmup
-            )
-            report.add(
-                Measurement(
-                    "raw sqlite3 floor",
-                    f"insert + window aggregate + commit, {k} models",
-                    len(work),
-                    floor_s,
-                    notes="the same work by hand, no Grace: the peer of the line above",
-                )
-            )
+        for name, scope, with_event, notes in (
+            (
+                f"raw {dbs.driver} floor",
+                f"insert + window aggregate + commit, {k} models",
+                False,
+                "the same work by hand, no Grace: the peer of the line above",
+            ),
+            (
+                f"raw {dbs.driver} + event log",
+                f"the floor + version lookup + indexed event row, {k} models",
+                True,
+                "the storage Grace's snapshot path does, by hand",
+            ),
+        ):
+            floor_s = dbs.floor(k, plan.window_snapshots, len(work), plan.warmup, with_event)
+            report.add(Measurement(name, scope, len(work), floor_s, notes=notes))
 
         seconds = asyncio.run(_check_loop(grace, ids, plan.warmup))
         seconds = asyncio.run(_check_loop(grace, ids, plan.check_ops))
@@ -818,8 +986,8 @@ def evaluate(report: Report, fleets: dict[int, dict[str, Measurement]]) -> None:
                 main_snapshot.ops_per_s >= SNAPSHOT_TARGET_OPS,
             )
         )
-    floor = next((m for m in report.measurements if m.name == "raw sqlite3 floor"), None)
-    label = f"record_performance_snapshot >= {FLOOR_RATIO_TARGET:g} x the raw sqlite3 floor"
+    floor = next((m for m in report.measurements if m.name.endswith(" floor")), None)
+    label = f"record_performance_snapshot >= {FLOOR_RATIO_TARGET:g} x the raw driver floor"
     if main_snapshot is None or floor is None:
         report.checks.append(Check(label, "not run", None))
     else:
@@ -830,6 +998,12 @@ def evaluate(report: Report, fleets: dict[int, dict[str, Measurement]]) -> None:
                 f"{main_snapshot.ops_per_s:,.0f} vs {floor.ops_per_s:,.0f} ops/s = {ratio:.2f}",
                 ratio >= FLOOR_RATIO_TARGET,
             )
+        )
+    peer = next((m for m in report.measurements if m.name.endswith(" + event log")), None)
+    if main_snapshot is not None and floor is not None and peer is not None:
+        report.notes.append(
+            f"the storage alone ({peer.name}) is {peer.ops_per_s / floor.ops_per_s:.2f}"
+            f" of the floor; Grace is {main_snapshot.ops_per_s / peer.ops_per_s:.2f} of that"
         )
     target = fleets.get(MONITOR_TARGET_MODELS)
     for key in ("small", "grown"):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,6 +36,33 @@ def service_missing(what: str, why: object) -> None:
     if IN_CI:
         pytest.fail(f"{what} is required under CI (CI=true) but is not reachable: {why}")
     pytest.skip(f"{what} is not reachable ({why}); start it to run this test")
+
+
+_APT_UPDATED: list[bool] = []
+
+
+def debian_package(package: str, executable: str) -> str:
+    """The path of ``executable``, installing Debian's ``package`` with apt-get when it is
+    missing and we may (root); otherwise a skip (a failure under CI) that says how to get it."""
+    found = shutil.which(executable)
+    if found:
+        return found
+    apt = shutil.which("apt-get")
+    if os.geteuid() == 0 and apt:
+        if not _APT_UPDATED:
+            subprocess.run([apt, "update", "-qq"], capture_output=True, check=False)
+            _APT_UPDATED.append(True)
+        subprocess.run(
+            [apt, "install", "-y", "-qq", package],
+            capture_output=True,
+            check=False,
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+        )
+        found = shutil.which(executable)
+        if found:
+            return found
+    service_missing(f"the Debian package {package}", f"`apt-get install {package}` did not give it")
+    raise AssertionError("unreachable")  # service_missing skips or fails
 
 
 def make_settings(database_url: str, **overrides: object) -> Settings:

@@ -95,6 +95,7 @@ def build(
         default_window_minutes=settings.default_window_minutes,
         callback_timeout=settings.callback_timeout_seconds,
         future_tolerance=timedelta(seconds=settings.future_timestamp_tolerance_seconds),
+        inline_snapshots=store.writes_without_waiting,
     )
     tokens = TokenService(store, clock, cache_seconds=settings.token_cache_seconds)
     return Grace(

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypedDict, TypeVar
 
-from grace.adapters.store import NewVersion, Store
+from grace.adapters.store import NewVersion, SnapshotTarget, SnapshotWrite, Store
 from grace.clarity import EventBus
 from grace.clock import Clock
 from grace.deployments import SOURCE, Deployments
@@ -67,6 +67,7 @@ from grace.errors import (
 from grace.incident_registry import IncidentRegistry
 from grace.playbooks import MODEL_ROLLBACK
 from grace.self_healing import SelfHealingEngine
+from grace.snapshot_writer import SnapshotWriter
 
 __all__ = [
     "DeploymentStage",
@@ -259,6 +260,7 @@ class ModelRegistry:
         default_window_minutes: int = 10,
         callback_timeout: float = 10.0,
         future_tolerance: timedelta = timedelta(minutes=5),
+        inline_snapshots: bool = False,
     ) -> None:
         self._store = store
         self._bus = bus
@@ -276,6 +278,7 @@ class ModelRegistry:
         # Committed events waiting to be announced; one queue keeps them in commit order.
         self._outbox: deque[Event] = deque()
         self._background: set[asyncio.Task[None]] = set()
+        self._snapshots = SnapshotWriter(store, self._window_start, inline=inline_snapshots)
 
     # -- callbacks -----------------------------------------------------------------
     def set_incident_callback(self, callback: Callback | None) -> None:
@@ -615,9 +618,20 @@ class ModelRegistry:
             raise InvalidInput("snapshot", "must be a ModelPerformanceSnapshot")
         now = self._clock.now()
         snapshot.check_not_in_future(now, self._future_tolerance)
-        stored = await self._db(self._store_snapshot, snapshot, now)
-        snapshot_id, settings, event, evaluation = stored
-        await self._announce([event])
+        event = Event.of(
+            EventType.PERFORMANCE_SNAPSHOT, SOURCE, snapshot.model_id, snapshot.event_data(), now
+        )
+        recorded = await self._snapshots.record(SnapshotWrite(snapshot, event, now))
+        snapshot_id = recorded.snapshot_id
+        settings = ModelSettings.resolve(
+            snapshot.model_id, recorded.target.settings, self._defaults, self._default_window
+        )
+        evaluation = None
+        if recorded.stats is not None:
+            evaluation = evaluate_triggers(
+                recorded.stats, settings.thresholds, recorded.target.expected_latency_p95_ms
+            )
+        await self._announce([recorded.event])
         if evaluation is None:
             return SnapshotResult(
                 snapshot_id, snapshot.model_id, snapshot.version, judged=False, check=None
@@ -640,36 +654,12 @@ class ModelRegistry:
             snapshot_id, snapshot.model_id, snapshot.version, judged=True, check=check
         )
 
-    def _store_snapshot(
-        self, snapshot: ModelPerformanceSnapshot, now: datetime
-    ) -> tuple[int, ModelSettings, Event, TriggerEvaluation | None]:
-        """One transaction: the snapshot, its event, and the window it completes."""
-        with self._store.write() as s:
-            target = s.snapshot_target(snapshot.model_id, snapshot.version)
-            snapshot_id = s.insert_snapshot(snapshot, now)
-            settings = ModelSettings.resolve(
-                snapshot.model_id, target.settings, self._defaults, self._default_window
-            )
-            evaluation = None
-            if target.stage is _PROD:
-                stats = s.window_stats(
-                    snapshot.model_id,
-                    snapshot.version,
-                    now - timedelta(minutes=settings.window_minutes),
-                )
-                evaluation = evaluate_triggers(
-                    stats, settings.thresholds, target.expected_latency_p95_ms
-                )
-            event = s.append_event(
-                Event.of(
-                    EventType.PERFORMANCE_SNAPSHOT,
-                    SOURCE,
-                    snapshot.model_id,
-                    snapshot.event_data(),
-                    now,
-                )
-            )
-        return snapshot_id, settings, event, evaluation
+    def _window_start(self, target: SnapshotTarget, recorded_at: datetime) -> datetime | None:
+        """Where a snapshot's window starts: only the production version is judged."""
+        if target.stage is not _PROD:
+            return None
+        minutes = target.settings.overrides.get("window_minutes") or self._default_window
+        return recorded_at - timedelta(minutes=int(minutes))
 
     def _evaluate(
         self, model_id: str, window_minutes: int, version: str | None

@@ -69,8 +69,7 @@ class TokenService:
     def active_since(self, at: datetime) -> bool:
         """Whether any token has been active at some moment since ``at`` (never cached: the
         first token created while a service runs open must guard it at once)."""
-        with self._store.read() as s:
-            return s.token_active_since(at)
+        return self._store.token_active_since(at)
 
     def verify(self, presented: str) -> ApiToken | None:
         """The active token ``presented`` stands for, or None."""

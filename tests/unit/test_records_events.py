@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -134,3 +136,18 @@ def test_stored_event_gets_its_log_position_and_keeps_its_id() -> None:
 def test_each_event_has_its_own_id() -> None:
     """Two events built alike still have distinct ids."""
     assert Event("x", "test", timestamp=AT).event_id != Event("x", "test", timestamp=AT).event_id
+
+
+def test_event_ids_are_uuid7_and_sort_in_the_order_they_were_made() -> None:
+    """Ids lead with the time, so the event log's unique index grows at one end."""
+    ids = []
+    for _ in range(50):
+        ids.append(Event("x", "test").event_id)
+        time.sleep(0.001)
+    parsed = [uuid.UUID(hex=i) for i in ids]
+    assert {u.version for u in parsed} == {7}
+    assert {u.variant for u in parsed} == {uuid.RFC_4122}
+    assert ids == sorted(ids)
+    assert len(set(ids)) == len(ids)
+    now_ms = time.time_ns() // 1_000_000
+    assert abs(int(ids[-1][:12], 16) - now_ms) < 60_000

@@ -17,7 +17,7 @@ when the model is not registered; every method that names a version raises
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -40,15 +40,20 @@ from grace.domain.severity import Severity
 from grace.domain.snapshots import ModelPerformanceSnapshot, WindowStats
 from grace.domain.stages import DeploymentStage
 from grace.domain.tokens import ApiToken, Scope
+from grace.errors import GraceError
 
 __all__ = [
     "FleetMember",
     "NewIncident",
     "NewVersion",
+    "RecordedSnapshot",
     "RunningExecution",
     "SnapshotTarget",
+    "SnapshotWrite",
     "Store",
+    "StoreBusy",
     "StoreSession",
+    "WindowStart",
 ]
 
 MAX_PAGE_SIZE = 1000
@@ -93,6 +98,35 @@ class SnapshotTarget:
     stage: DeploymentStage
     expected_latency_p95_ms: float | None
     settings: StoredSettings
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotWrite:
+    """One snapshot to record with its monitoring event (not yet stored), at ``recorded_at``."""
+
+    snapshot: ModelPerformanceSnapshot
+    event: Event
+    recorded_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedSnapshot:
+    """A recorded snapshot: its id, its version's target, the window it completes (None when
+    the window rule judged the version not worth a window), and its stored event."""
+
+    snapshot_id: int
+    target: SnapshotTarget
+    stats: WindowStats | None
+    event: Event
+
+
+# When the window of a snapshot's version starts, or None when it is not judged.
+WindowStart = Callable[[SnapshotTarget, datetime], datetime | None]
+
+
+class StoreBusy(Exception):
+    """The store could not write without waiting (``record_snapshots(wait=False)``);
+    nothing was changed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -367,6 +401,30 @@ class Store(Protocol):
 
     def read(self) -> AbstractContextManager[StoreSession]:
         """A read-only transaction."""
+
+    @property
+    def writes_without_waiting(self) -> bool:
+        """Whether ``record_snapshots(wait=False)`` can ever succeed (it cannot where every
+        write is a network round trip)."""
+
+    def record_snapshots(
+        self, writes: Sequence[SnapshotWrite], window_start: WindowStart, *, wait: bool = True
+    ) -> list[RecordedSnapshot | GraceError]:
+        """The snapshot path, in one transaction for all ``writes`` (a group commit).
+
+        For each write, in order: look up its version's target; store the snapshot; when
+        ``window_start(target, recorded_at)`` gives a start, aggregate the window from it
+        (which includes the snapshots stored before it); append its event.  A write whose
+        model or version does not exist gets its ModelNotFound or VersionNotFound in its
+        place and stores nothing; the others are unaffected.  A database failure fails all.
+
+        With ``wait=False`` it never waits for a lock, a disk flush beyond the write itself,
+        or the network: it raises :class:`StoreBusy`, having changed nothing, instead.
+        """
+
+    def token_active_since(self, at: datetime) -> bool:
+        """Whether a token has been active at any moment since ``at`` (as the session method
+        of that name), read outside any session: the open-mode check asks on every request."""
 
     def close(self) -> None:
         """Release connections."""

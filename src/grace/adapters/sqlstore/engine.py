@@ -25,10 +25,12 @@ WRITE_OPTION = "grace_write"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
-def storage_error(exc: DBAPIError) -> StorageError:
-    """The StorageError for a database failure: its detail in general words, the database's
-    own in ``internal`` (which whoever reports the error logs or shows its operator)."""
-    internal = str(exc.orig).strip() or type(exc.orig).__name__
+def storage_error(exc: BaseException) -> StorageError:
+    """The StorageError for a database failure (SQLAlchemy's or the driver's own): its detail
+    in general words, the database's in ``internal`` (which whoever reports the error logs
+    or shows its operator)."""
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    internal = str(orig).strip() or type(orig).__name__
     return StorageError(
         "the database is unavailable or failed; the server's log has the details",
         internal=internal,

@@ -33,6 +33,20 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from grace.adapters.sqlstore.engine import WRITE_OPTION, storage_error
+from grace.adapters.sqlstore.hotpath import (
+    EVENT_LOG_LOCK,
+    Q_MODEL_PK,
+    Q_SNAPSHOT_TARGET,
+    Q_TOKEN_ACTIVE_SINCE,
+    Q_WINDOW,
+    SETTINGS_COLUMNS,
+    WINDOW_AGGREGATES,
+    ReadPath,
+    SnapshotPath,
+    event_params,
+    settings_of,
+    snapshot_params,
+)
 from grace.adapters.sqlstore.schema import (
     SETTING_COLUMNS,
     api_tokens,
@@ -51,8 +65,11 @@ from grace.adapters.store import (
     FleetMember,
     NewIncident,
     NewVersion,
+    RecordedSnapshot,
     RunningExecution,
     SnapshotTarget,
+    SnapshotWrite,
+    WindowStart,
 )
 from grace.domain.events import Event
 from grace.domain.records import (
@@ -92,34 +109,16 @@ __all__ = ["SqlSession", "SqlStore"]
 _m, _v = models, model_versions
 
 _ENTRY_COLUMNS = (_m.c.model_id, *(c for c in _v.c if c.name not in {"id", "model_pk"}))
-_SETTINGS_COLUMNS = (_m.c.auto_remediate, *(_m.c[name] for name in SETTING_COLUMNS))
 
 # Statements of the snapshot path, built once: constructing a select costs more than running it.
 _BY_NAME = (_m.c.model_id == bindparam("model_id"), _v.c.version == bindparam("version"))
 _Q_VERSION_PK = select(_v.c.id).join_from(_v, _m, _v.c.model_pk == _m.c.id).where(*_BY_NAME)
 _Q_ENTRY_AND_SETTINGS = (
-    select(_v.c.id, *_ENTRY_COLUMNS, *_SETTINGS_COLUMNS)
+    select(_v.c.id, *_ENTRY_COLUMNS, *SETTINGS_COLUMNS)
     .join_from(_v, _m, _v.c.model_pk == _m.c.id)
     .where(*_BY_NAME)
 )
-_Q_SNAPSHOT_TARGET = (
-    select(_v.c.id, _v.c.stage, _v.c.expected_latency_p95_ms, *_SETTINGS_COLUMNS)
-    .join_from(_v, _m, _v.c.model_pk == _m.c.id)
-    .where(*_BY_NAME)
-)
-_WINDOW_AGGREGATES = (
-    func.count(snapshots.c.version_pk).label("n"),
-    func.avg(snapshots.c.error_rate).label("err"),
-    func.avg(snapshots.c.latency_p95_ms).label("p95"),
-    func.avg(snapshots.c.ood_rate).label("ood"),
-    func.avg(snapshots.c.input_drift_score).label("drift"),
-    func.avg(snapshots.c.accuracy).label("acc"),
-)
-_Q_WINDOW = select(*_WINDOW_AGGREGATES).where(
-    snapshots.c.version_pk == bindparam("version_pk"), snapshots.c.ts >= bindparam("since")
-)
-_Q_MODEL_PK = select(_m.c.id).where(_m.c.model_id == bindparam("model_id"))
-_Q_MODEL_PK_LOCKED = _Q_MODEL_PK.with_for_update()
+_Q_MODEL_PK_LOCKED = Q_MODEL_PK.with_for_update()
 _Q_ENTRY_BY_PK = (
     select(*_ENTRY_COLUMNS)
     .join_from(_v, _m, _v.c.model_pk == _m.c.id)
@@ -137,7 +136,7 @@ _Q_PRODUCTION = (
     .join_from(_v, _m, _v.c.model_pk == _m.c.id)
     .where(_m.c.model_id == bindparam("model_id"), _v.c.stage == DeploymentStage.PRODUCTION.value)
 )
-_Q_SETTINGS = select(*_SETTINGS_COLUMNS).where(_m.c.model_id == bindparam("model_id"))
+_Q_SETTINGS = select(*SETTINGS_COLUMNS).where(_m.c.model_id == bindparam("model_id"))
 _SET_STAGE = (
     update(_v)
     .where(_v.c.id == bindparam("pk"))
@@ -172,7 +171,6 @@ _INSERT_VERSION = insert(_v)
 _INSERT_STAGE_CHANGE = insert(stage_changes)
 _INSERT_SNAPSHOT = insert(snapshots)
 _CHUNK = 500  # keys per IN (...) list: well under every driver's parameter limit
-_EVENT_LOG_LOCK = 0x67726365  # "grce": orders commits of event-writing transactions (PostgreSQL)
 _INSERT_EVENT = insert(events)
 
 # What update_version may set: the descriptive fields, and the trust score the playbook keeps.
@@ -219,8 +217,7 @@ def _entry(row: AnyRow) -> ModelEntry:
 
 def _settings(row: AnyRow) -> StoredSettings:
     r = row._mapping
-    overrides = {name: r[name] for name in SETTING_COLUMNS if r[name] is not None}
-    return StoredSettings(auto_remediate=bool(r["auto_remediate"]), overrides=overrides)
+    return settings_of(r["auto_remediate"], [r[name] for name in SETTING_COLUMNS])
 
 
 def _stats(count: int | None, *avgs: float | None) -> WindowStats:
@@ -332,17 +329,6 @@ def _token(row: AnyRow) -> ApiToken:
     )
 
 
-def _event_params(event: Event) -> dict[str, Any]:
-    return {
-        "event_id": event.event_id,
-        "event_type": event.event_type,
-        "source": event.source,
-        "resource_id": event.resource_id,
-        "occurred_at": event.timestamp,
-        "payload": dict(event.payload),
-    }
-
-
 def _event(row: AnyRow) -> Event:
     r = row._mapping
     return Event(
@@ -361,6 +347,8 @@ class SqlStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._snapshots = SnapshotPath(engine)
+        self._reads = ReadPath(engine)
 
     @contextmanager
     def _session(self, *, write: bool) -> Iterator[SqlSession]:
@@ -388,7 +376,22 @@ class SqlStore:
     def read(self) -> AbstractContextManager[SqlSession]:
         return self._session(write=False)
 
+    @property
+    def writes_without_waiting(self) -> bool:
+        """Whether ``record_snapshots(wait=False)`` can succeed (SQLite; not PostgreSQL)."""
+        return self.engine.dialect.name == "sqlite"
+
+    def record_snapshots(
+        self, writes: Sequence[SnapshotWrite], window_start: WindowStart, *, wait: bool = True
+    ) -> list[RecordedSnapshot | GraceError]:
+        return self._snapshots.record(writes, window_start, wait=wait)
+
+    def token_active_since(self, at: datetime) -> bool:
+        return self._reads.token_active_since(at)
+
     def close(self) -> None:
+        self._snapshots.close()
+        self._reads.close()
         self.engine.dispose()
 
 
@@ -406,7 +409,7 @@ class SqlSession:
     def _model_pk(self, model_id: str, *, for_update: bool = False) -> int:
         if not for_update and model_id in self._model_pks:
             return self._model_pks[model_id]
-        query = _Q_MODEL_PK_LOCKED if for_update and self._postgres else _Q_MODEL_PK
+        query = _Q_MODEL_PK_LOCKED if for_update and self._postgres else Q_MODEL_PK
         pk = self._conn.execute(query, {"model_id": model_id}).scalar()
         if pk is None:
             raise ModelNotFound(model_id)
@@ -517,7 +520,7 @@ class SqlSession:
 
     def snapshot_target(self, model_id: str, version: str) -> SnapshotTarget:
         row = self._conn.execute(
-            _Q_SNAPSHOT_TARGET, {"model_id": model_id, "version": version}
+            Q_SNAPSHOT_TARGET, {"model_id": model_id, "version": version}
         ).first()
         if row is None:
             self._model_pk(model_id)
@@ -708,7 +711,7 @@ class SqlSession:
                 select(
                     _m.c.model_id, _v.c.version, _v.c.id, _v.c.stage, _v.c.expected_latency_p95_ms
                 )
-                .add_columns(*_SETTINGS_COLUMNS)
+                .add_columns(*SETTINGS_COLUMNS)
                 .join_from(_v, _m, _v.c.model_pk == _m.c.id)
                 .where(tuple_(_m.c.model_id, _v.c.version).in_(chunk))
             )
@@ -734,19 +737,8 @@ class SqlSession:
     def _snapshot_params(
         self, snapshot: ModelPerformanceSnapshot, recorded_at: datetime
     ) -> dict[str, Any]:
-        return {
-            "version_pk": self._version_pk(snapshot.model_id, snapshot.version),
-            "ts": snapshot.timestamp,
-            "recorded_at": recorded_at,
-            "latency_p50_ms": snapshot.latency_p50_ms,
-            "latency_p95_ms": snapshot.latency_p95_ms,
-            "latency_p99_ms": snapshot.latency_p99_ms,
-            "requests_per_second": snapshot.requests_per_second,
-            "error_rate": snapshot.error_rate,
-            "ood_rate": snapshot.ood_rate,
-            "input_drift_score": snapshot.input_drift_score,
-            "accuracy": snapshot.accuracy,
-        }
+        version_pk = self._version_pk(snapshot.model_id, snapshot.version)
+        return snapshot_params(snapshot, version_pk, recorded_at)
 
     def insert_snapshot(self, snapshot: ModelPerformanceSnapshot, recorded_at: datetime) -> int:
         result = self._conn.execute(_INSERT_SNAPSHOT, self._snapshot_params(snapshot, recorded_at))
@@ -754,7 +746,7 @@ class SqlSession:
 
     def window_stats(self, model_id: str, version: str, since: datetime) -> WindowStats:
         row = self._conn.execute(
-            _Q_WINDOW, {"version_pk": self._version_pk(model_id, version), "since": since}
+            Q_WINDOW, {"version_pk": self._version_pk(model_id, version), "since": since}
         ).one()
         return _stats(*row)
 
@@ -767,7 +759,7 @@ class SqlSession:
         s = snapshots
         for start in range(0, len(keys), _CHUNK):
             query = (
-                select(s.c.version_pk, *_WINDOW_AGGREGATES)
+                select(s.c.version_pk, *WINDOW_AGGREGATES)
                 .where(s.c.version_pk.in_(keys[start : start + _CHUNK]), s.c.ts >= since)
                 .group_by(s.c.version_pk)
             )
@@ -784,8 +776,8 @@ class SqlSession:
                 _m.c.model_id,
                 _v.c.version,
                 _v.c.expected_latency_p95_ms,
-                *_SETTINGS_COLUMNS,
-                *_WINDOW_AGGREGATES,
+                *SETTINGS_COLUMNS,
+                *WINDOW_AGGREGATES,
             )
             .select_from(_v)
             .join(_m, _v.c.model_pk == _m.c.id)
@@ -812,7 +804,7 @@ class SqlSession:
         self._lock_event_log()
         rows = self._conn.execute(
             _INSERT_EVENT.returning(events.c.seq, sort_by_parameter_order=True),
-            [_event_params(e) for e in batch],
+            [event_params(e) for e in batch],
         )
         return [event.stored(int(row[0])) for event, row in zip(batch, rows, strict=True)]
 
@@ -823,12 +815,12 @@ class SqlSession:
             # following the log by seq would skip N for ever.  The lock makes event-writing
             # transactions commit in seq order; writers append their events last to keep
             # the time they hold it short.
-            self._conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _EVENT_LOG_LOCK})
+            self._conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": EVENT_LOG_LOCK})
             self._holds_event_lock = True
 
     def append_event(self, event: Event) -> Event:
         self._lock_event_log()
-        result = self._conn.execute(_INSERT_EVENT, _event_params(event))
+        result = self._conn.execute(_INSERT_EVENT, event_params(event))
         return event.stored(_new_id(result))
 
     def list_events(
@@ -1171,9 +1163,7 @@ class SqlSession:
         )
 
     def token_active_since(self, at: datetime) -> bool:
-        active = or_(api_tokens.c.revoked_at.is_(None), api_tokens.c.revoked_at >= at)
-        query = select(api_tokens.c.token_id).where(active).limit(1)
-        return self._conn.execute(query).first() is not None
+        return bool(self._conn.execute(Q_TOKEN_ACTIVE_SINCE, {"at": at}).scalar())
 
     def touch_token(self, token_id: str, at: datetime) -> None:
         self._conn.execute(

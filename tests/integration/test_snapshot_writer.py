@@ -1,0 +1,169 @@
+"""The snapshot writer: inline when the database is free, grouped behind a busy one, and the
+event loop never waiting on a lock."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from grace.adapters.store import RecordedSnapshot, SnapshotWrite, Store, WindowStart
+from grace.bootstrap import Grace
+from grace.clock import FakeClock
+from grace.domain.events import Event, EventType
+from grace.errors import GraceError, VersionNotFound
+from grace.snapshot_writer import SnapshotWriter
+from tests.helpers import register, snapshot
+
+MODEL = "fraud_detector_v3"
+
+
+class CountingStore:
+    """The real store, counting the transactions of the snapshot path and their sizes."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self.groups: list[tuple[int, bool]] = []  # (writes, wait)
+
+    def record_snapshots(
+        self, writes: Sequence[SnapshotWrite], window_start: WindowStart, *, wait: bool = True
+    ) -> list[RecordedSnapshot | GraceError]:
+        results = self._store.record_snapshots(writes, window_start, wait=wait)
+        self.groups.append((len(writes), wait))
+        return results
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+
+def hold_write_lock(grace: Grace, seconds: float) -> tuple[threading.Thread, threading.Event]:
+    """A thread that holds the database's write lock (SQLite) or the event log's (PostgreSQL)
+    for ``seconds``; the event is set once it holds it."""
+    holding = threading.Event()
+
+    def hold() -> None:
+        with grace.store.write() as s:
+            s.ensure_model("lock-holder", grace.clock.now())
+            # Any event takes PostgreSQL's event-log lock, which the snapshot path needs too.
+            s.append_event(
+                Event.of(EventType.MODEL_UPDATED, "test", "lock-holder", {}, grace.clock.now())
+            )
+            holding.set()
+            time.sleep(seconds)
+
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    assert holding.wait(5)
+    return thread, holding
+
+
+def writer_for(grace: Grace) -> tuple[SnapshotWriter, CountingStore]:
+    counting = CountingStore(grace.store)
+    # The counting wrapper forwards everything else to the real store.
+    writer = SnapshotWriter(
+        counting,
+        lambda _target, _at: None,
+        inline=grace.store.writes_without_waiting,
+    )
+    return writer, counting
+
+
+def writes(grace: Grace, count: int, version: str = "3.1.5") -> list[SnapshotWrite]:
+    now = grace.clock.now()
+    out = []
+    for _ in range(count):
+        observed = snapshot(MODEL, version, at=now)
+        event = Event.of(EventType.PERFORMANCE_SNAPSHOT, "test", MODEL, {}, now)
+        out.append(SnapshotWrite(observed, event, now))
+    return out
+
+
+def test_concurrent_snapshots_behind_a_busy_database_share_one_commit(
+    any_grace: Grace, clock: FakeClock
+) -> None:
+    """Twenty snapshots arriving while another transaction holds the lock are all answered,
+    in far fewer transactions than twenty, and every one is stored."""
+    register(any_grace.registry, MODEL, "3.1.5", production=True)
+    writer, counting = writer_for(any_grace)
+    group = writes(any_grace, 20)
+
+    async def main() -> list[RecordedSnapshot]:
+        thread, _ = hold_write_lock(any_grace, 0.5)
+        results = await asyncio.gather(*(writer.record(w) for w in group))
+        thread.join()
+        return results
+
+    results = asyncio.run(main())
+    assert len({r.snapshot_id for r in results}) == 20
+    assert all(r.event.seq is not None for r in results)
+    committed = [n for n, wait in counting.groups if wait]
+    assert len(committed) <= 3, counting.groups
+    assert max(committed) >= 10
+    with any_grace.store.read() as s:
+        stored = s.list_events(event_types=[EventType.PERFORMANCE_SNAPSHOT], limit=100)
+    assert len(stored) == 20
+
+
+def test_a_free_sqlite_database_is_written_inline_one_snapshot_per_commit(grace: Grace) -> None:
+    """Sequential snapshots on a free SQLite database never leave the event loop's thread."""
+    register(grace.registry, MODEL, "3.1.5", production=True)
+    writer, counting = writer_for(grace)
+
+    async def main() -> None:
+        for w in writes(grace, 5):
+            await writer.record(w)
+
+    asyncio.run(main())
+    assert counting.groups == [(1, False)] * 5
+
+
+def test_the_event_loop_keeps_running_while_the_database_is_locked(grace: Grace) -> None:
+    """A snapshot waiting for a lock another transaction holds for a second waits in a
+    worker thread: a ticker on the loop never stalls for more than a fraction of that."""
+    register(grace.registry, MODEL, "3.1.5", production=True)
+    writer, _ = writer_for(grace)
+    gaps: list[float] = []
+
+    async def ticker(stop: asyncio.Event) -> None:
+        last = time.monotonic()
+        while not stop.is_set():
+            await asyncio.sleep(0.01)
+            now = time.monotonic()
+            gaps.append(now - last)
+            last = now
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        ticking = asyncio.create_task(ticker(stop))
+        thread, _ = hold_write_lock(grace, 1.0)
+        started = time.monotonic()
+        await writer.record(writes(grace, 1)[0])
+        waited = time.monotonic() - started
+        stop.set()
+        await ticking
+        thread.join()
+        assert waited > 0.5  # it did wait for the lock ...
+
+    asyncio.run(main())
+    assert max(gaps) < 0.25, max(gaps)  # ... but not on the loop
+
+
+def test_an_unknown_version_is_its_callers_error_alone(any_grace: Grace) -> None:
+    """In a shared group, the write for a missing version raises for its caller only."""
+    register(any_grace.registry, MODEL, "3.1.5", production=True)
+    writer, _ = writer_for(any_grace)
+    good, bad = writes(any_grace, 1)[0], writes(any_grace, 1, version="9.9.9")[0]
+
+    async def main() -> tuple[Any, ...]:
+        thread, _ = hold_write_lock(any_grace, 0.3)
+        results = await asyncio.gather(
+            writer.record(good), writer.record(bad), return_exceptions=True
+        )
+        thread.join()
+        return tuple(results)
+
+    first, second = asyncio.run(main())
+    assert isinstance(first, RecordedSnapshot)
+    assert isinstance(second, VersionNotFound)
