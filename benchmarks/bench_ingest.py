@@ -6,6 +6,9 @@ framework, the server and one durable insert cost.  Grace (SQLite, open mode on 
 does the whole snapshot path: validation, the version lookup, the row, the window aggregate,
 the event and the trigger check, committed before it answers.
 
+Snapshots go to ``--models`` production models in turn (100 by default, as in
+``bench_core.py``).
+
 1. One keep-alive ``httpx.Client`` posts ``--requests`` single snapshots to each, one after
    another (after ``--warmup``); target: Grace at least 0.67 of the bare app's rate.
 2. ``wrk`` (one thread, ``--connections`` connections, ``--seconds`` seconds, a Lua script
@@ -61,13 +64,19 @@ from benchmarks.bench_http import (
 
 SINGLE_TARGET = 0.67  # one keep-alive client: Grace / bare app
 CONCURRENT_TARGET = 0.5  # wrk, 50 connections, one process: Grace / bare app
-MODEL = "ingest-0000"
+PREFIX = "ingest"
 BODY = {"version": "1.0.0", **HEALTHY}
 
+# Round robin over the models, as the single client does.
 WRK_SCRIPT = """\
-wrk.method = "POST"
-wrk.body = '{body}'
-wrk.headers["Content-Type"] = "application/json"
+local body = '{body}'
+local headers = {{["Content-Type"] = "application/json"}}
+local i = 0
+request = function()
+  i = i + 1
+  local path = string.format("{api}/models/{prefix}-%04d/performance", i % {models})
+  return wrk.format("POST", path, headers, body)
+end
 """
 
 
@@ -105,8 +114,8 @@ class Report:
     notes: list[str] = field(default_factory=list)
 
 
-def _path() -> str:
-    return f"{GRACE_API}/models/{MODEL}/performance"
+def _path(i: int, models: int) -> str:
+    return f"{GRACE_API}/models/{PREFIX}-{i % models:04d}/performance"
 
 
 def bare_server(workdir: Path) -> Server:
@@ -143,15 +152,15 @@ def grace_server(workdir: Path, name: str, workers: int) -> Server:
     return Server(name, argv, cwd=workdir, port=port, ready_path="/healthz")
 
 
-def single_client(server: Server, requests: int, warmup: int) -> Single:
+def single_client(server: Server, requests: int, warmup: int, models: int) -> Single:
     with httpx.Client(base_url=server.base_url, timeout=30.0) as client:
-        for _ in range(warmup):
-            _post(client)
+        for i in range(warmup):
+            _post(client, _path(i, models))
         latencies = []
         started = time.perf_counter()
-        for _ in range(requests):
+        for i in range(requests):
             begun = time.perf_counter()
-            _post(client)
+            _post(client, _path(i, models))
             latencies.append(time.perf_counter() - begun)
         seconds = time.perf_counter() - started
     result = Single(
@@ -168,15 +177,17 @@ def single_client(server: Server, requests: int, warmup: int) -> Single:
     return result
 
 
-def _post(client: httpx.Client) -> None:
-    response = client.post(_path(), json=BODY)
+def _post(client: httpx.Client, path: str) -> None:
+    response = client.post(path, json=BODY)
     if response.status_code != 201:
         raise BenchError(f"snapshot answered {response.status_code}: {response.text[:300]}")
 
 
-def wrk(server: Server, workdir: Path, connections: int, seconds: int) -> Loaded:
+def wrk(server: Server, workdir: Path, connections: int, seconds: int, models: int) -> Loaded:
     script = workdir / "post.lua"
-    script.write_text(WRK_SCRIPT.format(body=json.dumps(BODY)))
+    script.write_text(
+        WRK_SCRIPT.format(body=json.dumps(BODY), api=GRACE_API, prefix=PREFIX, models=models)
+    )
     argv = [
         "wrk",
         "-t1",
@@ -187,7 +198,7 @@ def wrk(server: Server, workdir: Path, connections: int, seconds: int) -> Loaded
         "10s",
         "-s",
         str(script),
-        server.base_url + _path(),
+        server.base_url,
     ]
     out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60, check=True)
     text = out.stdout
@@ -243,21 +254,23 @@ def run(args: argparse.Namespace) -> Report:
         workdir = Path(tmp)
         say("\nbare FastAPI app (one SQLite row per request)")
         with running(bare_server(workdir), 60) as bare:
-            report.single.append(single_client(bare, args.requests, args.warmup))
+            report.single.append(single_client(bare, args.requests, args.warmup, args.models))
             if have_wrk:
-                report.loaded.append(wrk(bare, workdir, args.connections, args.seconds))
+                loaded = wrk(bare, workdir, args.connections, args.seconds, args.models)
+                report.loaded.append(loaded)
         for name, workers in (("grace", 1), ("grace-workers-2", 2)):
             if workers > 1 and not have_wrk:
                 continue
             say(f"\n{name} (grace serve, {workers} process{'es' if workers > 1 else ''})")
             with running(grace_server(workdir, name, workers), 60) as grace:
                 with httpx.Client(base_url=grace.base_url, timeout=30.0) as client:
-                    _prepare_production_models(client, "ingest", 1)
+                    _prepare_production_models(client, PREFIX, args.models)
                 before = stored_snapshots(workdir / f"{name}.db")
                 if workers == 1:
-                    report.single.append(single_client(grace, args.requests, args.warmup))
+                    single = single_client(grace, args.requests, args.warmup, args.models)
+                    report.single.append(single)
                 if have_wrk:
-                    loaded = wrk(grace, workdir, args.connections, args.seconds)
+                    loaded = wrk(grace, workdir, args.connections, args.seconds, args.models)
                     loaded.stored = stored_snapshots(workdir / f"{name}.db") - before
                     if workers == 1:
                         loaded.stored -= args.requests + args.warmup
@@ -333,6 +346,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--requests", type=int, default=3000, help="single-client snapshots")
     parser.add_argument("--warmup", type=int, default=500, help="single-client warm-up")
     parser.add_argument("--connections", type=int, default=50, help="wrk connections")
+    parser.add_argument(
+        "--models",
+        type=int,
+        default=100,
+        help="production models the snapshots go to, in turn (default 100; each snapshot's "
+        "trigger check aggregates its model's window, so one model posting thousands a "
+        "second makes every check read a window of that many rows)",
+    )
     parser.add_argument("--seconds", type=int, default=15, help="wrk duration")
     parser.add_argument("--quick", action="store_true", help="a smoke run of a few seconds")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write results as JSON")
