@@ -2,10 +2,11 @@
 
 :class:`SnapshotWriter` hands each snapshot to :meth:`Store.record_snapshots`:
 
-- When the store can write without waiting (SQLite: the write lock is free) and nothing
-  is queued, it writes right there on the event loop: one short transaction (about a
-  tenth of a millisecond), committed before the caller hears of it.  ``wait=False``
-  guarantees it never waits for a lock, so the loop is never held behind another writer.
+- When the store can write without waiting (SQLite: the write lock is free), it writes
+  right there on the event loop, at the end of the loop's current round: every snapshot
+  that arrived in that round (up to ``MAX_INLINE_GROUP``) goes into one short transaction,
+  committed before any of their callers hears of it.  ``wait=False`` guarantees it never
+  waits for a lock, so the loop is never held behind another writer.
 - Otherwise (PostgreSQL, or SQLite while another writer holds the lock) the snapshot
   joins a queue that one task per event loop drains into a worker thread.  Everything
   that queued while the previous group was being written goes into the next transaction
@@ -22,10 +23,12 @@ from collections.abc import Sequence
 from grace.adapters.store import RecordedSnapshot, SnapshotWrite, Store, StoreBusy, WindowStart
 from grace.errors import GraceError
 
-__all__ = ["MAX_GROUP", "SnapshotWriter"]
+__all__ = ["MAX_GROUP", "MAX_INLINE_GROUP", "SnapshotWriter"]
 
-# At most this many snapshots share one transaction.
+# At most this many snapshots share one transaction in a worker thread ...
 MAX_GROUP = 512
+# ... and on the event loop, where each costs some tens of microseconds of loop time.
+MAX_INLINE_GROUP = 32
 
 _Pending = tuple[SnapshotWrite, "asyncio.Future[RecordedSnapshot | GraceError]"]
 
@@ -36,6 +39,7 @@ class _Queue:
     def __init__(self) -> None:
         self.pending: list[_Pending] = []
         self.drainer: asyncio.Task[None] | None = None
+        self.flush_scheduled = False
 
 
 class SnapshotWriter:
@@ -53,18 +57,44 @@ class SnapshotWriter:
         queue = self._queues.get(loop)
         if queue is None:
             queue = self._queues[loop] = _Queue()
-        if self._inline and queue.drainer is None:
-            try:
-                (result,) = self._store.record_snapshots([write], self._window_start, wait=False)
-            except StoreBusy:
-                pass
-            else:
-                return _unwrap(result)
         future: asyncio.Future[RecordedSnapshot | GraceError] = loop.create_future()
         queue.pending.append((write, future))
         if queue.drainer is None:
-            queue.drainer = loop.create_task(self._drain(queue), name="grace-snapshot-writer")
+            if self._inline:
+                self._schedule_inline(queue, loop)
+            else:
+                self._start_drainer(queue, loop)
         return _unwrap(await future)
+
+    def _schedule_inline(self, queue: _Queue, loop: asyncio.AbstractEventLoop) -> None:
+        if not queue.flush_scheduled:
+            queue.flush_scheduled = True
+            loop.call_soon(self._flush_inline, queue, loop)
+
+    def _start_drainer(self, queue: _Queue, loop: asyncio.AbstractEventLoop) -> None:
+        queue.drainer = loop.create_task(self._drain(queue), name="grace-snapshot-writer")
+
+    def _flush_inline(self, queue: _Queue, loop: asyncio.AbstractEventLoop) -> None:
+        """Write what queued this round on the loop, or hand it to a worker thread."""
+        queue.flush_scheduled = False
+        if queue.drainer is not None or not queue.pending:
+            return
+        group = queue.pending[:MAX_INLINE_GROUP]
+        try:
+            results = self._store.record_snapshots(
+                [write for write, _ in group], self._window_start, wait=False
+            )
+        except StoreBusy:
+            self._start_drainer(queue, loop)  # the group stays queued, first in line
+            return
+        except Exception as exc:  # noqa: BLE001 - each caller gets the group's failure
+            del queue.pending[: len(group)]
+            _settle(group, exc)
+        else:
+            del queue.pending[: len(group)]
+            _settle(group, results)
+        if queue.pending:
+            self._schedule_inline(queue, loop)
 
     async def _drain(self, queue: _Queue) -> None:
         try:
@@ -76,15 +106,24 @@ class SnapshotWriter:
                         self._store.record_snapshots, writes, self._window_start
                     )
                 except Exception as exc:  # noqa: BLE001 - each caller gets the group's failure
-                    for _, future in group:
-                        if not future.done():
-                            future.set_exception(exc)
+                    _settle(group, exc)
                     continue
-                for (_, future), result in zip(group, results, strict=True):
-                    if not future.done():  # a caller that went away still had its write
-                        future.set_result(result)
+                _settle(group, results)
         finally:
             queue.drainer = None
+
+
+def _settle(
+    group: Sequence[_Pending], outcome: Sequence[RecordedSnapshot | GraceError] | Exception
+) -> None:
+    """Answer each caller of ``group``: its own result, or the group's failure."""
+    for index, (_, future) in enumerate(group):
+        if future.done():  # a caller that went away still had its write
+            continue
+        if isinstance(outcome, Exception):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome[index])
 
 
 def _unwrap(result: RecordedSnapshot | GraceError) -> RecordedSnapshot:

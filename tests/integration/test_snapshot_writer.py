@@ -119,6 +119,21 @@ def test_a_free_sqlite_database_is_written_inline_one_snapshot_per_commit(grace:
     assert counting.groups == [(1, False)] * 5
 
 
+def test_snapshots_arriving_together_on_a_free_sqlite_database_share_one_inline_commit(
+    grace: Grace,
+) -> None:
+    """Snapshots that reach the writer in the same round of the loop commit together."""
+    register(grace.registry, MODEL, "3.1.5", production=True)
+    writer, counting = writer_for(grace)
+
+    async def main() -> list[RecordedSnapshot]:
+        return await asyncio.gather(*(writer.record(w) for w in writes(grace, 10)))
+
+    results = asyncio.run(main())
+    assert counting.groups == [(10, False)]
+    assert len({r.event.seq for r in results}) == 10
+
+
 def test_the_event_loop_keeps_running_while_the_database_is_locked(grace: Grace) -> None:
     """A snapshot waiting for a lock another transaction holds for a second waits in a
     worker thread: a ticker on the loop never stalls for more than a fraction of that."""
