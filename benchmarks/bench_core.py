@@ -18,6 +18,11 @@ with :func:`grace.bootstrap.build` (so the migrations run) and deleted
 afterwards.  With ``--database-url`` the stages share that database, which must
 be an empty scratch database: it is emptied between stages and left empty.
 
+Beside the snapshot path it times two hand-written loops with the driver alone (sqlite3, or
+psycopg with ``--database-url``), over the same window fill and round robin: the floor (insert
+the row, aggregate the window, commit) and the floor with the event log (also look the version
+up and append an event to a table indexed as Grace's).  The target is Grace at 0.5 of the floor.
+
 Only the operations are timed; setting a fleet up is not.  Fleet models are
 registered and promoted through the public API; their snapshot history is
 inserted directly into the ``snapshots`` table with SQLAlchemy Core
