@@ -14,17 +14,14 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any
 
 from fastapi import FastAPI
-from fastapi.openapi.utils import get_openapi
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from grace import __version__
-from grace.api import problems, protocol
+from grace.api import openapi, problems, protocol
 from grace.api.deps import ApiContext
 from grace.api.routes import events, incidents, models, monitoring, playbooks, service, tokens
-from grace.api.schemas import BatchIn, ProblemOut
 from grace.bootstrap import Grace, build
 from grace.errors import GraceError
 from grace.settings import load_settings
@@ -164,10 +161,15 @@ def create_app(
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        # Served by grace.api.openapi, which picks the open or guarded document per request.
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+        # An id spelled with %2F must not be redirected elsewhere: it names nothing (404).
+        redirect_slashes=False,
     )
-    app.state.api = ApiContext(
-        grace=grace, allow_open=allow_open, started_at=started_at or grace.clock.now()
-    )
+    api = ApiContext(grace=grace, allow_open=allow_open, started_at=started_at or grace.clock.now())
+    app.state.api = api
     problems.install(app)
     app.add_middleware(
         BodyGuard,
@@ -177,55 +179,8 @@ def create_app(
     for module in (service, monitoring, models, incidents, playbooks, events, tokens):
         app.include_router(module.router)
 
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            app.openapi_schema = _with_problems(
-                get_openapi(
-                    title=app.title,
-                    version=app.version,
-                    description=app.description,
-                    routes=app.routes,
-                )
-            )
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
+    openapi.install(app, api)
     return app
-
-
-def _with_problems(schema: dict[str, Any]) -> dict[str, Any]:
-    """Document the problem+json answers each operation can give, in place of FastAPI's 422."""
-    schemas = schema.setdefault("components", {}).setdefault("schemas", {})
-    schemas["Problem"] = ProblemOut.model_json_schema(ref_template="#/components/schemas/{model}")
-    # The batch route reads its body itself (a bounded read); its schema is declared here.
-    batch = BatchIn.model_json_schema(ref_template="#/components/schemas/{model}")
-    schemas.update(batch.pop("$defs", {}))
-    schemas["BatchIn"] = batch
-    for unused in ("HTTPValidationError", "ValidationError"):
-        schemas.pop(unused, None)
-
-    def problem(description: str) -> dict[str, Any]:
-        content = {problems.PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
-        return {"description": description, "content": content}
-
-    for path, operations in schema.get("paths", {}).items():
-        for method, operation in operations.items():
-            responses = operation.setdefault("responses", {})
-            responses.pop("422", None)
-            if operation.get("parameters") or operation.get("requestBody"):
-                responses["422"] = problem("Invalid input; `field` names the offending one")
-            if not path.startswith("/api/"):
-                continue
-            responses["401"] = problem("Missing, invalid or revoked token")
-            responses["403"] = problem("The token lacks the scope this needs")
-            responses["503"] = problem("The database is unavailable")
-            if "{" in path:
-                responses["404"] = problem("Not found")
-            if operation.get("requestBody"):
-                responses["413"] = problem("The body is larger than the limit")
-            if method in {"post", "patch", "put", "delete"}:
-                responses["409"] = problem("Refused by the current state")
-    return schema
 
 
 def app_factory() -> FastAPI:

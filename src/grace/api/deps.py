@@ -12,6 +12,7 @@ from fastapi import Depends, Path, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from grace.api.problems import Forbidden, Unauthorized
+from grace.api.shapes import Identifier
 from grace.bootstrap import Grace
 from grace.clarity import EventBus
 from grace.domain.tokens import Scope, allows
@@ -31,19 +32,24 @@ __all__ = [
     "GraceDep",
     "IncidentsDep",
     "Ingester",
+    "ModelId",
     "Operator",
     "Reader",
     "RecordId",
     "RegistryDep",
     "Run",
     "Runner",
+    "Version",
     "Writer",
     "require",
 ]
 
 # Ids and log positions are 64-bit in the database; anything larger is refused as input.
 MAX_ID = 2**63 - 1
-RecordId = Annotated[int, Path(ge=1, le=MAX_ID, description="A record's id.")]
+RecordId = Annotated[int, Path(ge=1, le=MAX_ID, description="A record's id.", examples=[1])]
+# Path identifiers, documented as the core checks them (grace.api.shapes.Identifier).
+ModelId = Annotated[Identifier, Path(description="The model's id.", examples=["fraud_detector_v3"])]
+Version = Annotated[Identifier, Path(description="The version.", examples=["3.2.1"])]
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")

@@ -2,18 +2,53 @@
 
 Input models check shape and types only; the rules (ranges, stage transitions,
 gates) are the core's, so that they live in one place and give the same
-errors in-process and over HTTP.
+errors in-process and over HTTP.  The documented schema states those rules too
+(``grace.api.shapes``), so that what /openapi.json allows is what the core accepts.
+The few checks made here keep the documented schema the whole rule where the
+core is looser or JSON cannot say it: the form of a timestamp, a boolean that
+may be left out but not sent as null, the number of tags, 10.0 as a whole number.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    WithJsonSchema,
+    field_validator,
+)
 
+from grace.api.shapes import (
+    MAX_DRIFT,
+    MAX_LATENCY_FACTOR,
+    MAX_MIN_SNAPSHOTS,
+    Documented,
+    DriftScore,
+    EntryKind,
+    Identifier,
+    JsonObject,
+    LatencyMs,
+    LongText,
+    Name,
+    NonBlankText,
+    Rate,
+    RequestsPerSecond,
+    Tag,
+)
+from grace.domain.snapshots import MAX_LATENCY_MS, MAX_WINDOW_MINUTES
 from grace.domain.stages import DeploymentStage
 from grace.domain.tokens import Scope
+from grace.domain.triggers import TriggerThresholds
+from grace.domain.validation import MAX_TAGS
 
 
 class _In(BaseModel):
@@ -26,46 +61,105 @@ class _Out(BaseModel):
 
 
 # -- models and versions -------------------------------------------------------------------
+def _whole(value: object) -> object:
+    """A float without a fraction as the integer it is: JSON Schema's integer includes 10.0."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+#: A whole number, however JSON spells it (10 or 10.0); other floats, strings and bools are not.
+WholeNumber = Annotated[StrictInt, BeforeValidator(_whole)]
+
+# At most MAX_TAGS tags.  The core counts them after dropping repeats; the API refuses a longer
+# list outright, so that the documented maxItems is the whole rule.
+Tags = Annotated[list[Tag], Field(max_length=MAX_TAGS)]
+LatencySlo = Annotated[StrictFloat, Documented(exclusiveMinimum=0, maximum=MAX_LATENCY_MS)]
+# Registering straight into rollback is refused by the core: rollback is where a rollback puts one.
+RegistrationStage = Annotated[
+    DeploymentStage,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "enum": [s.value for s in DeploymentStage if s is not DeploymentStage.ROLLBACK],
+            "description": "The stage to register in (not rollback).",
+        }
+    ),
+]
+# A boolean that may be left out (kept as it is) but not sent as null: it has no "unset" state.
+KeptBool = Annotated[StrictBool | None, WithJsonSchema({"type": "boolean"})]
+
+
 class ModelCreate(_In):
     """A model version to register."""
 
-    model_id: str = Field(description="The model's id, e.g. fraud_detector_v3.")
-    version: str = Field(description="The version being registered, e.g. 3.2.1.")
-    name: str | None = Field(default=None, description="Display name (default: from model_id).")
-    description: str | None = None
-    owner: str | None = None
-    tags: list[str] = Field(default_factory=list)
-    artifact_uri: str | None = None
-    expected_latency_p95_ms: StrictFloat | None = Field(
+    model_id: Identifier = Field(description="The model's id, e.g. fraud_detector_v3.")
+    version: Identifier = Field(description="The version being registered, e.g. 3.2.1.")
+    name: Name | None = Field(default=None, description="Display name (default: from model_id).")
+    description: LongText | None = None
+    owner: Identifier | None = None
+    tags: Tags = Field(default_factory=list)
+    artifact_uri: LongText | None = None
+    expected_latency_p95_ms: LatencySlo | None = Field(
         default=None, description="The latency SLO; required (> 0) to enter production."
     )
     constitutional_compliance: StrictBool = False
     bias_check_passed: StrictBool = False
-    calibration_error: StrictFloat | None = Field(
+    calibration_error: Rate | None = Field(
         default=None, description="In [0, 1]; at most 0.1 to enter production."
     )
-    stage: DeploymentStage = DeploymentStage.DEVELOPMENT
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    stage: RegistrationStage = DeploymentStage.DEVELOPMENT
+    metadata: JsonObject = Field(default_factory=dict)
 
 
 class ModelUpdate(_In):
-    """Descriptive fields to change; fields left out are kept."""
+    """Descriptive fields to change (at least one); fields left out are kept, null clears one."""
 
-    name: str | None = None
-    description: str | None = None
-    owner: str | None = None
-    tags: list[str] | None = None
-    artifact_uri: str | None = None
-    expected_latency_p95_ms: StrictFloat | None = None
-    constitutional_compliance: StrictBool | None = None
-    bias_check_passed: StrictBool | None = None
-    calibration_error: StrictFloat | None = None
-    metadata: dict[str, Any] | None = None
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
+
+    name: Name | None = None
+    description: LongText | None = None
+    owner: Identifier | None = None
+    tags: Tags | None = None
+    artifact_uri: LongText | None = None
+    expected_latency_p95_ms: LatencySlo | None = None
+    constitutional_compliance: KeptBool = None
+    bias_check_passed: KeptBool = None
+    calibration_error: Rate | None = None
+    metadata: JsonObject | None = None
+
+    @field_validator("constitutional_compliance", "bias_check_passed", mode="before")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("must be true or false; leave the field out to keep it")
+        return value
 
 
 class StageChangeIn(_In):
+    """A stage to move to; promoting with override_governance needs a reason."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "if": {
+                "properties": {
+                    "stage": {"const": DeploymentStage.PRODUCTION.value},
+                    "override_governance": {"const": True},
+                },
+                "required": ["stage", "override_governance"],
+            },
+            "then": {
+                "properties": {"reason": {"type": "string", "minLength": 1}},
+                "required": ["reason"],
+            },
+        },
+    )
+
     stage: DeploymentStage
-    reason: str | None = Field(default=None, description="Why; required to override governance.")
+    reason: LongText | None = Field(
+        default=None, description="Why; required (not empty) to override governance."
+    )
     override_governance: StrictBool = False
 
 
@@ -118,17 +212,69 @@ class ThresholdsOut(_Out):
     min_snapshots: int
 
 
+#: Each threshold's range as ``TriggerThresholds`` checks it: (JSON type, minimum, maximum).
+THRESHOLD_RANGES: dict[str, tuple[str, float, float]] = {
+    "error_rate_warning": ("number", 0, 1),
+    "error_rate_critical": ("number", 0, 1),
+    "latency_factor": ("number", 1, MAX_LATENCY_FACTOR),
+    "ood_rate": ("number", 0, 1),
+    "input_drift": ("number", 0, MAX_DRIFT),
+    "min_snapshots": ("integer", 1, MAX_MIN_SNAPSHOTS),
+}
+
+
+def _threshold_ranges() -> dict[str, Any]:
+    """The documented ``thresholds`` object: the known names, each in range or null."""
+
+    def one(name: str) -> dict[str, Any]:
+        kind, low, high = THRESHOLD_RANGES[name]  # KeyError: a new threshold needs its range
+        return {"anyOf": [{"type": kind, "minimum": low, "maximum": high}, {"type": "null"}]}
+
+    return {
+        "type": "object",
+        "properties": {name: one(name) for name in TriggerThresholds.names()},
+        "additionalProperties": False,
+    }
+
+
+Window = Annotated[WholeNumber, Documented(minimum=1, maximum=MAX_WINDOW_MINUTES)]
+Setting = Annotated[
+    str,
+    WithJsonSchema({"type": "string", "enum": [*TriggerThresholds.names(), "window_minutes"]}),
+]
+
+
 class SettingsIn(_In):
-    """Per-model monitoring settings; fields left out are kept."""
+    """Per-model monitoring settings; fields left out are kept.
+
+    error_rate_warning may not exceed error_rate_critical, as they stand once the change is
+    applied to the model's current settings (refused with 422, field error_rate_warning).
+    A setting named in `reset` is reset, even if `thresholds` gives it a value too (which
+    must still be in range).
+    """
 
     auto_remediate: StrictBool | None = None
-    window_minutes: StrictInt | None = None
-    thresholds: dict[str, StrictInt | StrictFloat | None] | None = Field(
+    window_minutes: Window | None = Field(
+        default=None, description=f"Minutes of history to judge, 1 to {MAX_WINDOW_MINUTES}."
+    )
+    thresholds: (
+        Annotated[dict[str, StrictInt | StrictFloat | None], Documented(_threshold_ranges)] | None
+    ) = Field(
         default=None,
         description="Threshold overrides by name (error_rate_warning, error_rate_critical, "
         "latency_factor, ood_rate, input_drift, min_snapshots); null resets one.",
     )
-    reset: list[str] = Field(default_factory=list, description="Settings back to the default.")
+    reset: list[Setting] = Field(default_factory=list, description="Settings back to the default.")
+
+    @field_validator("thresholds", mode="after")
+    @classmethod
+    def _whole_min_snapshots(
+        cls, value: dict[str, int | float | None] | None
+    ) -> dict[str, int | float | None] | None:
+        count = None if value is None else value.get("min_snapshots")
+        if value is not None and isinstance(count, float) and count.is_integer():
+            value["min_snapshots"] = int(count)
+        return value
 
 
 class SettingsOut(_Out):
@@ -140,31 +286,54 @@ class SettingsOut(_Out):
 
 
 # -- snapshots, triggers, health -------------------------------------------------------------
-class SnapshotIn(_In):
-    """The guide's performance snapshot.  Rates are fractions in [0, 1]; latencies in ms."""
+# RFC 3339's date-time, the offset optional; pydantic alone would also take "0" (a Unix time),
+# "2025-11-13" or a number, none of which the documented date-time format allows.
+_TIMESTAMP = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})?", re.ASCII
+)
 
-    model_id: str | None = Field(default=None, description="May be left out; must match the path.")
-    version: str
-    timestamp: datetime | None = Field(
-        default=None, description="Defaults to now; without a zone it is UTC."
+
+class SnapshotIn(_In):
+    """The guide's performance snapshot.  Rates are fractions in [0, 1]; latencies in ms.
+
+    Latencies are ordered: latency_p50_ms <= latency_p95_ms <= latency_p99_ms.  A timestamp
+    further ahead of the server's clock than GRACE_FUTURE_TIMESTAMP_TOLERANCE_SECONDS is
+    refused, as is one whose UTC instant falls outside years 1 to 9999.
+    """
+
+    model_id: Identifier | None = Field(
+        default=None, description="May be left out; must match the path."
     )
-    latency_p50_ms: StrictFloat
-    latency_p95_ms: StrictFloat
-    latency_p99_ms: StrictFloat
-    requests_per_second: StrictFloat
-    error_rate: StrictFloat
-    ood_rate: StrictFloat
-    input_drift_score: StrictFloat | None = None
-    accuracy: StrictFloat | None = None
+    version: Identifier
+    timestamp: datetime | None = Field(
+        default=None,
+        description="An RFC 3339 date-time; defaults to now; without an offset it is UTC.",
+    )
+    latency_p50_ms: LatencyMs
+    latency_p95_ms: LatencyMs
+    latency_p99_ms: LatencyMs
+    requests_per_second: RequestsPerSecond
+    error_rate: Rate
+    ood_rate: Rate
+    input_drift_score: DriftScore | None = None
+    accuracy: Rate | None = None
+
+    @field_validator("timestamp", mode="before")
+    @classmethod
+    def _rfc3339(cls, value: object) -> object:
+        if value is not None and not (isinstance(value, str) and _TIMESTAMP.fullmatch(value)):
+            raise ValueError("must be an RFC 3339 date-time, e.g. 2025-11-13T15:30:00Z")
+        return value
 
 
 class BatchSnapshotIn(SnapshotIn):
-    model_id: str | None = Field(default=None, description="Required in a batch.")
+    model_id: Identifier | None = Field(default=None, description="Required in a batch.")
 
 
 class BatchIn(_In):
-    snapshots: list[dict[str, Any]] = Field(
-        description="Snapshots (each as SnapshotIn, with model_id); each is validated alone."
+    snapshots: list[Any] = Field(
+        description="Snapshots, each a SnapshotIn with its model_id.  Each is validated alone: "
+        "one that is not a valid snapshot is refused in the answer's items, the rest are stored."
     )
 
 
@@ -318,13 +487,13 @@ class IncidentPage(_Out):
 
 
 class IncidentActionIn(_In):
-    note: str | None = None
+    note: LongText | None = None
 
 
 class NoteIn(_In):
-    message: str
-    kind: str = "note"
-    data: dict[str, Any] = Field(default_factory=dict)
+    message: NonBlankText
+    kind: EntryKind = "note"
+    data: JsonObject = Field(default_factory=dict)
 
 
 class StepOut(_Out):
@@ -386,8 +555,8 @@ class EventPage(_Out):
 
 # -- tokens and the service -----------------------------------------------------------------------
 class TokenCreate(_In):
-    name: str
-    scopes: list[Scope]
+    name: Identifier
+    scopes: Annotated[list[Scope], Documented(minItems=1)]
 
 
 class TokenOut(_Out):

@@ -18,6 +18,7 @@ from fastapi.responses import StreamingResponse
 from grace.api.deps import MAX_ID, GraceDep, Reader, Run
 from grace.api.responses import JSONReply, reply
 from grace.api.schemas import EventPage
+from grace.api.shapes import Identifier
 from grace.clarity import Event
 from grace.errors import InvalidInput
 
@@ -36,8 +37,8 @@ async def list_events(
     after_seq: Annotated[
         int | None, Query(ge=0, le=MAX_ID, description="Events after this position.")
     ] = None,
-    model_id: str | None = None,
-    event_type: Annotated[list[str] | None, Query()] = None,
+    model_id: Identifier | None = None,
+    event_type: Annotated[list[Identifier] | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> JSONReply:
     """The event log in order, a page at a time (continue with ``next_after``)."""
@@ -72,8 +73,8 @@ async def stream_events(
     after_seq: Annotated[
         int | None, Query(ge=0, le=MAX_ID, description="Replay from this position.")
     ] = None,
-    model_id: str | None = None,
-    event_type: Annotated[list[str] | None, Query()] = None,
+    model_id: Identifier | None = None,
+    event_type: Annotated[list[Identifier] | None, Query()] = None,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:
     """Live events as Server-Sent Events; without a position, from now on."""

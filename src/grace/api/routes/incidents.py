@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from grace.api.deps import MAX_ID, IncidentsDep, Operator, Reader, RecordId, Run
 from grace.api.responses import JSONReply, reply
 from grace.api.schemas import IncidentActionIn, IncidentOut, IncidentPage, NoteIn, TimelineEntryOut
+from grace.api.shapes import Identifier
 from grace.domain.records import IncidentStatus
 from grace.domain.severity import Severity
 
@@ -22,7 +23,7 @@ async def list_incidents(
     run: Run,
     status: IncidentStatus | None = None,
     severity: Severity | None = None,
-    model_id: Annotated[str | None, Query(description="The incident's resource id.")] = None,
+    model_id: Annotated[Identifier | None, Query(description="The incident's resource id.")] = None,
     before: Annotated[
         int | None, Query(ge=1, le=MAX_ID, description="Only incidents older than this id.")
     ] = None,

@@ -9,9 +9,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from grace.api.deps import MAX_ID, Reader, RegistryDep, Run, Writer
+from grace.api.deps import MAX_ID, ModelId, Reader, RegistryDep, Run, Version, Writer
 from grace.api.responses import JSONReply, reply
 from grace.api.schemas import (
+    THRESHOLD_RANGES,
     ModelCreate,
     ModelOut,
     ModelPage,
@@ -23,8 +24,9 @@ from grace.api.schemas import (
     StageChangeOut,
     TimelinePage,
 )
+from grace.api.shapes import Identifier
 from grace.domain.stages import DeploymentStage
-from grace.domain.validation import check_identifier
+from grace.domain.validation import check_identifier, check_number
 from grace.errors import InvalidInput, NoProductionVersion
 
 router = APIRouter(prefix="/api/model-registry", tags=["models"])
@@ -70,10 +72,13 @@ async def list_models(
     _: Reader,
     run: Run,
     stage: DeploymentStage | None = None,
-    owner: str | None = None,
-    tag: str | None = None,
-    model_id: str | None = None,
-    cursor: str | None = None,
+    owner: Identifier | None = None,
+    tag: Annotated[Identifier | None, Query(description="Versions carrying this tag.")] = None,
+    model_id: Identifier | None = None,
+    cursor: Annotated[
+        str | None,
+        Query(description="The `next_cursor` of the previous page, as it was handed out."),
+    ] = None,
     limit: Limit = 100,
 ) -> JSONReply:
     """Model versions by model id then registration, filtered, a page at a time."""
@@ -93,7 +98,7 @@ async def list_models(
 
 
 @router.get("/models/{model_id}", response_model=ModelOut)
-async def get_model(model_id: str, registry: RegistryDep, _: Reader, run: Run) -> JSONReply:
+async def get_model(model_id: ModelId, registry: RegistryDep, _: Reader, run: Run) -> JSONReply:
     """The latest registered version of the model."""
     return reply((await run(registry.get_model, model_id)).to_dict())
 
@@ -104,7 +109,7 @@ async def get_model(model_id: str, registry: RegistryDep, _: Reader, run: Run) -
     responses={404: {"model": ProblemOut, "description": "Unknown model or nothing in production"}},
 )
 async def get_production_version(
-    model_id: str, registry: RegistryDep, _: Reader, run: Run
+    model_id: ModelId, registry: RegistryDep, _: Reader, run: Run
 ) -> JSONReply:
     """The version in production now (404 when the model has none)."""
     entry = await run(registry.get_production_version, model_id)
@@ -115,14 +120,19 @@ async def get_production_version(
 
 @router.get("/models/{model_id}/versions/{version}", response_model=ModelOut)
 async def get_version(
-    model_id: str, version: str, registry: RegistryDep, _: Reader, run: Run
+    model_id: ModelId, version: Version, registry: RegistryDep, _: Reader, run: Run
 ) -> JSONReply:
     return reply((await run(registry.get_model, model_id, version)).to_dict())
 
 
 @router.patch("/models/{model_id}/versions/{version}", response_model=ModelOut)
 async def update_version(
-    model_id: str, version: str, body: ModelUpdate, registry: RegistryDep, caller: Writer, run: Run
+    model_id: ModelId,
+    version: Version,
+    body: ModelUpdate,
+    registry: RegistryDep,
+    caller: Writer,
+    run: Run,
 ) -> JSONReply:
     """Change descriptive fields of a version; fields left out are kept."""
     changes = body.model_dump(exclude_unset=True)
@@ -135,8 +145,8 @@ async def update_version(
 
 @router.post("/models/{model_id}/versions/{version}/stage", response_model=ModelOut)
 async def change_stage(
-    model_id: str,
-    version: str,
+    model_id: ModelId,
+    version: Version,
     body: StageChangeIn,
     registry: RegistryDep,
     caller: Writer,
@@ -157,7 +167,7 @@ async def change_stage(
 
 @router.post("/models/{model_id}/stage", response_model=ModelOut)
 async def change_stage_of_latest(
-    model_id: str, body: StageChangeIn, registry: RegistryDep, caller: Writer, run: Run
+    model_id: ModelId, body: StageChangeIn, registry: RegistryDep, caller: Writer, run: Run
 ) -> JSONReply:
     """Move the latest registered version to another stage (as update_deployment_status does)."""
     entry = await run(
@@ -172,22 +182,40 @@ async def change_stage_of_latest(
 
 
 @router.get("/models/{model_id}/history", response_model=list[StageChangeOut])
-async def stage_history(model_id: str, registry: RegistryDep, _: Reader, run: Run) -> JSONReply:
+async def stage_history(model_id: ModelId, registry: RegistryDep, _: Reader, run: Run) -> JSONReply:
     """Every stage change of the model, oldest first."""
     return reply([c.to_dict() for c in await run(registry.get_stage_history, model_id)])
 
 
 @router.get("/models/{model_id}/settings", response_model=SettingsOut)
-async def get_settings(model_id: str, registry: RegistryDep, _: Reader, run: Run) -> JSONReply:
+async def get_settings(model_id: ModelId, registry: RegistryDep, _: Reader, run: Run) -> JSONReply:
     """Auto-remediation, window and trigger thresholds in effect for the model."""
     return reply((await run(registry.get_model_settings, model_id)).to_dict())
 
 
+def check_reset_thresholds(body: SettingsIn) -> None:
+    """A threshold value sent for a setting also named in ``reset`` is in range, as documented.
+
+    The core drops such a value for the reset without checking it (reported); every other
+    value it checks itself, so only these are checked here, against the documented ranges.
+    """
+    thresholds = body.thresholds or {}
+    for name in sorted(set(body.reset) & set(thresholds)):
+        value = thresholds[name]
+        if value is None:
+            continue
+        kind, low, high = THRESHOLD_RANGES[name]
+        check_number(name, value, minimum=low, maximum=high)
+        if kind == "integer" and not isinstance(value, int):
+            raise InvalidInput(name, f"must be a whole number, got {value!r}")
+
+
 @router.patch("/models/{model_id}/settings", response_model=SettingsOut)
 async def configure_model(
-    model_id: str, body: SettingsIn, registry: RegistryDep, _: Writer, run: Run
+    model_id: ModelId, body: SettingsIn, registry: RegistryDep, _: Writer, run: Run
 ) -> JSONReply:
     """Change auto-remediation, the window or thresholds; `reset` returns them to the default."""
+    check_reset_thresholds(body)
     settings = await run(
         registry.configure_model,
         model_id,
@@ -201,7 +229,7 @@ async def configure_model(
 
 @router.get("/models/{model_id}/timeline", response_model=TimelinePage)
 async def model_timeline(
-    model_id: str,
+    model_id: ModelId,
     registry: RegistryDep,
     _: Reader,
     run: Run,

@@ -9,7 +9,16 @@ from fastapi import APIRouter, Query, Request
 from pydantic import ValidationError
 
 from grace.api.batch_body import read_batch
-from grace.api.deps import Checker, GraceDep, Ingester, Operator, Reader, RegistryDep, Run
+from grace.api.deps import (
+    Checker,
+    GraceDep,
+    Ingester,
+    ModelId,
+    Operator,
+    Reader,
+    RegistryDep,
+    Run,
+)
 from grace.api.problems import Forbidden, problem_type
 from grace.api.responses import JSONReply, reply
 from grace.api.schemas import (
@@ -22,13 +31,16 @@ from grace.api.schemas import (
     SnapshotIn,
     SnapshotResultOut,
 )
-from grace.domain.snapshots import ModelPerformanceSnapshot
+from grace.api.shapes import MAX_REASON_LENGTH, Identifier, non_blank_text
+from grace.domain.snapshots import MAX_WINDOW_MINUTES, ModelPerformanceSnapshot
 from grace.domain.tokens import Scope
 from grace.errors import InvalidInput
 
 router = APIRouter(prefix="/api/model-registry", tags=["monitoring"])
 
-Window = Annotated[int, Query(ge=1, le=7 * 24 * 60, description="Minutes of history to judge.")]
+Window = Annotated[
+    int, Query(ge=1, le=MAX_WINDOW_MINUTES, description="Minutes of history to judge.")
+]
 
 
 def to_snapshot(body: SnapshotIn, model_id: str, default_time: Any) -> ModelPerformanceSnapshot:
@@ -63,7 +75,11 @@ async def monitor_production(
 
 @router.get("/models/{model_id}/health", response_model=HealthOut)
 async def model_health(
-    model_id: str, registry: RegistryDep, _: Reader, run: Run, window_minutes: Window | None = None
+    model_id: ModelId,
+    registry: RegistryDep,
+    _: Reader,
+    run: Run,
+    window_minutes: Window | None = None,
 ) -> JSONReply:
     """Health summary of the model's production version."""
     return reply(dict(await run(registry.get_model_health_summary, model_id, window_minutes)))
@@ -71,7 +87,7 @@ async def model_health(
 
 @router.post("/models/{model_id}/performance", response_model=SnapshotResultOut, status_code=201)
 async def record_performance(
-    model_id: str, body: SnapshotIn, grace: GraceDep, _: Ingester
+    model_id: ModelId, body: SnapshotIn, grace: GraceDep, _: Ingester
 ) -> JSONReply:
     """Record a snapshot: stores it, emits its event, checks triggers and acts on them."""
     snapshot = to_snapshot(body, model_id, grace.clock.now())
@@ -176,19 +192,19 @@ async def _rollback_check(
     )
 
 
-Version = Annotated[
-    str | None, Query(description="Judge this version instead of the production one.")
+JudgedVersion = Annotated[
+    Identifier | None, Query(description="Judge this version instead of the production one.")
 ]
 
 
 @router.get("/models/{model_id}/rollback-check", response_model=RollbackCheckOut)
 async def rollback_check(
-    model_id: str,
+    model_id: ModelId,
     registry: RegistryDep,
     caller: Checker,
     window_minutes: Window = 10,
     auto_remediate: bool = False,
-    version: Version = None,
+    version: JudgedVersion = None,
 ) -> JSONReply:
     """Check the rollback triggers; with auto_remediate=true (scope operate) act on them."""
     return reply(
@@ -198,12 +214,12 @@ async def rollback_check(
 
 @router.post("/models/{model_id}/rollback-check", response_model=RollbackCheckOut)
 async def rollback_check_post(
-    model_id: str,
+    model_id: ModelId,
     registry: RegistryDep,
     caller: Checker,
     window_minutes: Window = 10,
     auto_remediate: bool = False,
-    version: Version = None,
+    version: JudgedVersion = None,
 ) -> JSONReply:
     """The same check as POST, since with auto_remediate=true it acts."""
     return reply(
@@ -213,11 +229,15 @@ async def rollback_check_post(
 
 @router.post("/models/{model_id}/rollback", response_model=RollbackOut)
 async def rollback(
-    model_id: str,
+    model_id: ModelId,
     registry: RegistryDep,
     caller: Operator,
-    reason: Annotated[str, Query(min_length=1, max_length=1000)],
-    target_version: str | None = None,
+    reason: Annotated[
+        str,
+        Query(min_length=1, max_length=MAX_REASON_LENGTH, description="Why (not blank)."),
+        non_blank_text(MAX_REASON_LENGTH),
+    ],
+    target_version: Identifier | None = None,
 ) -> JSONReply:
     """Roll production back to ``target_version``, or to the previous stable version."""
     return reply(

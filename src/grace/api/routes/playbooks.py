@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from grace.api.deps import MAX_ID, EngineDep, Reader, RecordId, Run
 from grace.api.responses import JSONReply, reply
 from grace.api.schemas import ExecutionOut, ExecutionPage, PlaybookOut
+from grace.api.shapes import Identifier
 
 router = APIRouter(prefix="/api/model-registry", tags=["self-healing"])
 
@@ -34,8 +35,8 @@ async def list_executions(
     engine: EngineDep,
     _: Reader,
     run: Run,
-    model_id: str | None = None,
-    playbook: str | None = None,
+    model_id: Identifier | None = None,
+    playbook: Identifier | None = None,
     before: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> JSONReply:
