@@ -45,7 +45,12 @@ from grace.domain.severity import Severity
 from grace.domain.snapshots import ModelPerformanceSnapshot, WindowStats, check_window_minutes
 from grace.domain.stages import DeploymentStage, parse_stage
 from grace.domain.timeutil import ensure_utc, isoformat
-from grace.domain.triggers import TriggerEvaluation, TriggerThresholds, evaluate_triggers
+from grace.domain.triggers import (
+    TriggerEvaluation,
+    TriggerThresholds,
+    check_threshold,
+    evaluate_triggers,
+)
 from grace.domain.trust import INITIAL_TRUST
 from grace.domain.validation import (
     check_filter,
@@ -576,6 +581,9 @@ class ModelRegistry:
             raise InvalidInput(
                 unknown[0], f"is not a threshold; known: {', '.join(TriggerThresholds.names())}"
             )
+        for name, value in changes.items():  # each in range, also one that reset then drops
+            if value is not None:
+                check_threshold(name, value)
         if window_minutes is not None:
             changes["window_minutes"] = check_window_minutes(window_minutes)
         for name in reset:

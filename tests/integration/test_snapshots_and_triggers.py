@@ -326,3 +326,19 @@ async def test_monitor_and_checks_refuse_bad_windows(grace: Grace) -> None:
         assert caught.value.field == "window_minutes"
     with pytest.raises(InvalidInput):
         await grace.registry.check_rollback_triggers(MODEL, window_minutes=0)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("ood_rate", 1.5), ("latency_factor", 0.5), ("min_snapshots", 2.5), ("input_drift", -1)],
+)
+def test_a_threshold_out_of_range_is_refused_even_when_it_is_also_reset(
+    grace: Grace, name: str, value: float
+) -> None:
+    """A value sent together with a reset of the same setting is still a value: out of its
+    range it is refused, naming the field, and nothing is stored."""
+    register(grace.registry, MODEL, "1")
+    with pytest.raises(InvalidInput) as caught:
+        grace.registry.configure_model(MODEL, thresholds={name: value}, reset=[name])
+    assert caught.value.field == name
+    assert grace.registry.get_model_settings(MODEL).overrides == {}

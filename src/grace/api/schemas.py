@@ -28,9 +28,6 @@ from pydantic import (
 )
 
 from grace.api.shapes import (
-    MAX_DRIFT,
-    MAX_LATENCY_FACTOR,
-    MAX_MIN_SNAPSHOTS,
     Documented,
     DriftScore,
     EntryKind,
@@ -47,7 +44,7 @@ from grace.api.shapes import (
 from grace.domain.snapshots import MAX_LATENCY_MS, MAX_WINDOW_MINUTES
 from grace.domain.stages import DeploymentStage
 from grace.domain.tokens import Scope
-from grace.domain.triggers import TriggerThresholds
+from grace.domain.triggers import THRESHOLD_RANGES, TriggerThresholds
 from grace.domain.validation import MAX_TAGS
 
 
@@ -210,17 +207,6 @@ class ThresholdsOut(_Out):
     ood_rate: float
     input_drift: float
     min_snapshots: int
-
-
-#: Each threshold's range as ``TriggerThresholds`` checks it: (JSON type, minimum, maximum).
-THRESHOLD_RANGES: dict[str, tuple[str, float, float]] = {
-    "error_rate_warning": ("number", 0, 1),
-    "error_rate_critical": ("number", 0, 1),
-    "latency_factor": ("number", 1, MAX_LATENCY_FACTOR),
-    "ood_rate": ("number", 0, 1),
-    "input_drift": ("number", 0, MAX_DRIFT),
-    "min_snapshots": ("integer", 1, MAX_MIN_SNAPSHOTS),
-}
 
 
 def _threshold_ranges() -> dict[str, Any]:

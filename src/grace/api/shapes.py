@@ -26,15 +26,13 @@ from pydantic_core import CoreSchema
 from typing_extensions import TypeAliasType
 
 from grace.domain.snapshots import MAX_LATENCY_MS, MAX_RPS
+from grace.domain.triggers import MAX_DRIFT
 from grace.domain.validation import MAX_ID_LENGTH, MAX_JSON_DEPTH, MAX_TEXT_LENGTH
 
 __all__ = [
     "JSON_OBJECT_MARK",
     "JSON_VALUE",
-    "MAX_DRIFT",
     "MAX_KIND_LENGTH",
-    "MAX_LATENCY_FACTOR",
-    "MAX_MIN_SNAPSHOTS",
     "MAX_NAME_LENGTH",
     "MAX_REASON_LENGTH",
     "MAX_TAG_LENGTH",
@@ -66,9 +64,6 @@ MAX_NAME_LENGTH = 200  # a version's display name
 MAX_TAG_LENGTH = 100  # one tag
 MAX_KIND_LENGTH = 40  # an incident timeline entry's kind
 MAX_REASON_LENGTH = 1000  # a manual rollback's reason
-MAX_DRIFT = 1e6  # an input drift score or threshold (KL divergence and friends are unbounded)
-MAX_LATENCY_FACTOR = 1000  # the latency threshold, a multiple of the SLO
-MAX_MIN_SNAPSHOTS = 100_000  # the snapshots a window needs before it is judged
 
 
 class Documented:

@@ -23,17 +23,49 @@ from typing import Any
 
 from grace.domain.severity import Severity, highest
 from grace.domain.snapshots import WindowStats
-from grace.domain.validation import check_number, check_rate
+from grace.domain.validation import check_number
 from grace.errors import InvalidInput
 
 __all__ = [
+    "MAX_DRIFT",
+    "MAX_LATENCY_FACTOR",
+    "MAX_MIN_SNAPSHOTS",
+    "THRESHOLD_RANGES",
     "ConditionKind",
     "TriggerCondition",
     "TriggerEvaluation",
     "TriggerThresholds",
+    "check_threshold",
     "evaluate_triggers",
     "overall_severity",
 ]
+
+MAX_LATENCY_FACTOR = 1000.0  # the latency threshold, a multiple of the SLO
+MAX_DRIFT = 1e6  # the drift threshold (KL divergence and friends are unbounded)
+MAX_MIN_SNAPSHOTS = 100_000  # the snapshots a window needs before it is judged
+
+#: Each threshold's range: (JSON type, minimum, maximum).
+THRESHOLD_RANGES: dict[str, tuple[str, float, float]] = {
+    "error_rate_warning": ("number", 0, 1),
+    "error_rate_critical": ("number", 0, 1),
+    "latency_factor": ("number", 1, MAX_LATENCY_FACTOR),
+    "ood_rate": ("number", 0, 1),
+    "input_drift": ("number", 0, MAX_DRIFT),
+    "min_snapshots": ("integer", 1, MAX_MIN_SNAPSHOTS),
+}
+
+
+def check_threshold(name: str, value: object) -> float | int:
+    """One threshold's value within its range (a whole number where the range says so)."""
+    if name not in THRESHOLD_RANGES:
+        raise InvalidInput(name, f"is not a threshold; known: {', '.join(THRESHOLD_RANGES)}")
+    kind, low, high = THRESHOLD_RANGES[name]
+    if kind == "integer":
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise InvalidInput(name, f"must be a whole number from {low:g} to {high:g}")
+        return value
+    return check_number(name, value, minimum=low, maximum=high)
+
 
 # Window averages come out of SQL sums; round away float noise so that a window of
 # readings exactly at a threshold does not fire because of the last binary digit.
@@ -59,19 +91,10 @@ class TriggerThresholds:
     min_snapshots: int = 1
 
     def __post_init__(self) -> None:
-        check_rate("error_rate_warning", self.error_rate_warning)
-        check_rate("error_rate_critical", self.error_rate_critical)
+        for name in THRESHOLD_RANGES:
+            check_threshold(name, getattr(self, name))
         if self.error_rate_warning > self.error_rate_critical:
             raise InvalidInput("error_rate_warning", "must not exceed error_rate_critical")
-        check_number("latency_factor", self.latency_factor, minimum=1.0, maximum=1000.0)
-        check_rate("ood_rate", self.ood_rate)
-        check_number("input_drift", self.input_drift, minimum=0.0, maximum=1e6)
-        if (
-            isinstance(self.min_snapshots, bool)
-            or not isinstance(self.min_snapshots, int)
-            or not 1 <= self.min_snapshots <= 100_000
-        ):
-            raise InvalidInput("min_snapshots", "must be a whole number from 1 to 100000")
 
     @classmethod
     def names(cls) -> tuple[str, ...]:

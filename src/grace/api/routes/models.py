@@ -12,7 +12,6 @@ from fastapi import APIRouter, Query
 from grace.api.deps import MAX_ID, ModelId, Reader, RegistryDep, Run, Version, Writer
 from grace.api.responses import JSONReply, reply
 from grace.api.schemas import (
-    THRESHOLD_RANGES,
     ModelCreate,
     ModelOut,
     ModelPage,
@@ -26,7 +25,7 @@ from grace.api.schemas import (
 )
 from grace.api.shapes import Identifier
 from grace.domain.stages import DeploymentStage
-from grace.domain.validation import check_identifier, check_number
+from grace.domain.validation import check_identifier
 from grace.errors import InvalidInput, NoProductionVersion
 
 router = APIRouter(prefix="/api/model-registry", tags=["models"])
@@ -193,29 +192,11 @@ async def get_settings(model_id: ModelId, registry: RegistryDep, _: Reader, run:
     return reply((await run(registry.get_model_settings, model_id)).to_dict())
 
 
-def check_reset_thresholds(body: SettingsIn) -> None:
-    """A threshold value sent for a setting also named in ``reset`` is in range, as documented.
-
-    The core drops such a value for the reset without checking it (reported); every other
-    value it checks itself, so only these are checked here, against the documented ranges.
-    """
-    thresholds = body.thresholds or {}
-    for name in sorted(set(body.reset) & set(thresholds)):
-        value = thresholds[name]
-        if value is None:
-            continue
-        kind, low, high = THRESHOLD_RANGES[name]
-        check_number(name, value, minimum=low, maximum=high)
-        if kind == "integer" and not isinstance(value, int):
-            raise InvalidInput(name, f"must be a whole number, got {value!r}")
-
-
 @router.patch("/models/{model_id}/settings", response_model=SettingsOut)
 async def configure_model(
     model_id: ModelId, body: SettingsIn, registry: RegistryDep, _: Writer, run: Run
 ) -> JSONReply:
     """Change auto-remediation, the window or thresholds; `reset` returns them to the default."""
-    check_reset_thresholds(body)
     settings = await run(
         registry.configure_model,
         model_id,
