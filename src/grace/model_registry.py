@@ -666,8 +666,7 @@ class ModelRegistry:
         """Where a snapshot's window starts: only the production version is judged."""
         if target.stage is not _PROD:
             return None
-        minutes = target.settings.overrides.get("window_minutes") or self._default_window
-        return recorded_at - timedelta(minutes=int(minutes))
+        return recorded_at - timedelta(minutes=target.settings.window_minutes(self._default_window))
 
     def _evaluate(
         self, model_id: str, window_minutes: int, version: str | None

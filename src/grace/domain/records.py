@@ -131,6 +131,10 @@ class StoredSettings:
     auto_remediate: bool = False
     overrides: Mapping[str, Any] = field(default_factory=dict)
 
+    def window_minutes(self, default: int) -> int:
+        """The window this model is judged over: its own, else the service-wide default."""
+        return int(self.overrides.get("window_minutes") or default)
+
 
 @dataclass(frozen=True, slots=True)
 class ModelSettings:
@@ -150,12 +154,11 @@ class ModelSettings:
         defaults: TriggerThresholds,
         default_window_minutes: int,
     ) -> ModelSettings:
-        overrides = dict(stored.overrides)
-        window = overrides.pop("window_minutes", None) or default_window_minutes
+        overrides = {k: v for k, v in stored.overrides.items() if k != "window_minutes"}
         return cls(
             model_id=model_id,
             auto_remediate=stored.auto_remediate,
-            window_minutes=int(window),
+            window_minutes=stored.window_minutes(default_window_minutes),
             # Most models keep the defaults; share that object instead of rebuilding it.
             thresholds=defaults.with_overrides(overrides) if overrides else defaults,
             overrides=dict(stored.overrides),

@@ -145,6 +145,7 @@ class SnapshotPath:
         self._busy_timeout_ms: int | None = None
         self._checkpointer: Checkpointer | None = None
         self._closed = False
+        self._dbapi_error: type[Exception] = engine.dialect.loaded_dbapi.Error
 
     # -- the connection ------------------------------------------------------------------
     def _connection(self) -> PoolProxiedConnection:
@@ -216,7 +217,7 @@ class SnapshotPath:
                     self._checkpointer.committed()
         except StoreBusy:
             raise
-        except (sqlite3.Error, self._engine.dialect.loaded_dbapi.Error) as exc:
+        except self._dbapi_error as exc:
             self._rollback_quietly(conn)
             self._discard()
             raise storage_error(exc) from exc
