@@ -626,10 +626,7 @@ class ModelRegistry:
             raise InvalidInput("snapshot", "must be a ModelPerformanceSnapshot")
         now = self._clock.now()
         snapshot.check_not_in_future(now, self._future_tolerance)
-        event = Event.of(
-            EventType.PERFORMANCE_SNAPSHOT, SOURCE, snapshot.model_id, snapshot.event_data(), now
-        )
-        recorded = await self._snapshots.record(SnapshotWrite(snapshot, event, now))
+        recorded = await self._snapshots.record(SnapshotWrite(snapshot, now))
         snapshot_id = recorded.snapshot_id
         settings = ModelSettings.resolve(
             snapshot.model_id, recorded.target.settings, self._defaults, self._default_window
@@ -639,7 +636,8 @@ class ModelRegistry:
             evaluation = evaluate_triggers(
                 recorded.stats, settings.thresholds, recorded.target.expected_latency_p95_ms
             )
-        await self._announce([recorded.event])
+        if self._monitoring_callback is not None or self._bus.subscriber_count:
+            await self._announce([recorded.event])
         if evaluation is None:
             return SnapshotResult(
                 snapshot_id, snapshot.model_id, snapshot.version, judged=False, check=None
@@ -776,7 +774,8 @@ class ModelRegistry:
                 for i in positions[(model_id, version)]:
                     outcomes[i] = problem
             accepted = [i for i in range(len(batch)) if outcomes[i] is None]
-            ids = s.insert_snapshots([batch[i] for i in accepted], now)
+            events = s.insert_snapshots([SnapshotWrite(batch[i], now) for i in accepted])
+            ids = [e.seq or 0 for e in events]
             settings_of = {
                 pair: ModelSettings.resolve(
                     pair[0], t.settings, self._defaults, self._default_window
@@ -796,18 +795,6 @@ class ModelRegistry:
                         settings_of[pair].thresholds,
                         targets[pair].expected_latency_p95_ms,
                     )
-            events = s.append_events(
-                [
-                    Event.of(
-                        EventType.PERFORMANCE_SNAPSHOT,
-                        SOURCE,
-                        batch[i].model_id,
-                        batch[i].event_data(),
-                        now,
-                    )
-                    for i in accepted
-                ]
-            )
         return dict(zip(accepted, ids, strict=True)), settings_of, events, evaluations
 
     async def check_rollback_triggers(

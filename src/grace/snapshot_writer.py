@@ -6,7 +6,10 @@
   right there on the event loop, at the end of the loop's current round: every snapshot
   that arrived in that round (up to ``MAX_INLINE_GROUP``) goes into one short transaction,
   committed before any of their callers hears of it.  ``wait=False`` guarantees it never
-  waits for a lock, so the loop is never held behind another writer.
+  waits for a lock, so the loop is never held behind another writer.  While snapshots come
+  one at a time (``SOLO_AFTER`` groups in a row of one), a snapshot is written at once,
+  without waiting for the round to end; every ``PROBE_EVERY``-th one takes the round again
+  to see whether others now arrive beside it.
 - Otherwise (PostgreSQL, or SQLite while another writer holds the lock) the snapshot
   joins a queue that one task per event loop drains into a worker thread.  Everything
   that queued while the previous group was being written goes into the next transaction
@@ -23,12 +26,16 @@ from collections.abc import Sequence
 from grace.adapters.store import RecordedSnapshot, SnapshotWrite, Store, StoreBusy, WindowStart
 from grace.errors import GraceError
 
-__all__ = ["MAX_GROUP", "MAX_INLINE_GROUP", "SnapshotWriter"]
+__all__ = ["MAX_GROUP", "MAX_INLINE_GROUP", "PROBE_EVERY", "SOLO_AFTER", "SnapshotWriter"]
 
 # At most this many snapshots share one transaction in a worker thread ...
 MAX_GROUP = 512
 # ... and on the event loop, where each costs some tens of microseconds of loop time.
 MAX_INLINE_GROUP = 32
+# After this many inline groups of one in a row, snapshots are written at once ...
+SOLO_AFTER = 8
+# ... except every this-many-th, which waits for the round's end to look for company.
+PROBE_EVERY = 64
 
 _Pending = tuple[SnapshotWrite, "asyncio.Future[RecordedSnapshot | GraceError]"]
 
@@ -40,6 +47,8 @@ class _Queue:
         self.pending: list[_Pending] = []
         self.drainer: asyncio.Task[None] | None = None
         self.flush_scheduled = False
+        self.singles = 0  # inline groups of one in a row
+        self.solo_writes = 0  # snapshots written at once since the last probe
 
 
 class SnapshotWriter:
@@ -57,6 +66,18 @@ class SnapshotWriter:
         queue = self._queues.get(loop)
         if queue is None:
             queue = self._queues[loop] = _Queue()
+        if self._inline and queue.singles >= SOLO_AFTER and self._idle(queue):
+            queue.solo_writes += 1
+            if queue.solo_writes < PROBE_EVERY:
+                try:
+                    (result,) = self._store.record_snapshots(
+                        [write], self._window_start, wait=False
+                    )
+                except StoreBusy:
+                    pass  # it queues below, for the drainer
+                else:
+                    return _unwrap(result)
+            queue.solo_writes = 0
         future: asyncio.Future[RecordedSnapshot | GraceError] = loop.create_future()
         queue.pending.append((write, future))
         if queue.drainer is None:
@@ -65,6 +86,10 @@ class SnapshotWriter:
             else:
                 self._start_drainer(queue, loop)
         return _unwrap(await future)
+
+    @staticmethod
+    def _idle(queue: _Queue) -> bool:
+        return not queue.pending and queue.drainer is None and not queue.flush_scheduled
 
     def _schedule_inline(self, queue: _Queue, loop: asyncio.AbstractEventLoop) -> None:
         if not queue.flush_scheduled:
@@ -80,11 +105,13 @@ class SnapshotWriter:
         if queue.drainer is not None or not queue.pending:
             return
         group = queue.pending[:MAX_INLINE_GROUP]
+        queue.singles = queue.singles + 1 if len(group) == 1 else 0
         try:
             results = self._store.record_snapshots(
                 [write for write, _ in group], self._window_start, wait=False
             )
         except StoreBusy:
+            queue.singles = 0
             self._start_drainer(queue, loop)  # the group stays queued, first in line
             return
         except Exception as exc:  # noqa: BLE001 - each caller gets the group's failure

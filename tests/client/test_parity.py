@@ -86,6 +86,13 @@ def gated(
     return entry
 
 
+def _snapshot_positions(registry: RegistryAPI, model_id: str) -> list[int]:
+    """The log positions of the model's snapshot events, oldest first (a snapshot's id is
+    its event's position)."""
+    timeline = registry.get_timeline(model_id, limit=1000)
+    return [e.seq or 0 for e in reversed(timeline) if e.event_type == "model.performance_snapshot"]
+
+
 def fraud_fleet(registry: RegistryAPI, clock: FakeClock, *, auto_remediate: bool) -> None:
     """The guide's model: 3.1.5 was in production, 3.2.1 replaced it."""
     for version in ("3.1.5", "3.2.1"):
@@ -220,7 +227,7 @@ async def test_the_guides_degraded_snapshot_rolls_production_back_when_auto_reme
     )
 
     assert (result.snapshot_id, result.model_id, result.version, result.judged) == (
-        1,
+        _snapshot_positions(registry, FRAUD)[-1],
         FRAUD,
         "3.2.1",
         True,
@@ -509,8 +516,9 @@ async def test_a_batch_stores_each_snapshot_or_refuses_it_alone(
     )
 
     assert (result.stored, result.refused) == (2, 3)
+    first, second = _snapshot_positions(registry, FRAUD)
     assert result.to_dict()["items"] == [
-        {"index": 0, "status": "stored", "snapshot_id": 1},
+        {"index": 0, "status": "stored", "snapshot_id": first},
         {
             "index": 1,
             "status": "refused",
@@ -525,7 +533,7 @@ async def test_a_batch_stores_each_snapshot_or_refuses_it_alone(
             "field": "timestamp",
             "detail": "timestamp: 2025-11-13T16:30:00Z is in the future (now 2025-11-13T15:30:00Z)",
         },
-        {"index": 3, "status": "stored", "snapshot_id": 2},
+        {"index": 3, "status": "stored", "snapshot_id": second},
         {
             "index": 4,
             "status": "refused",
@@ -715,4 +723,5 @@ async def test_healthy_snapshots_of_a_non_production_version_are_stored_unjudged
         snapshot(FRAUD, "3.2.1", at=clock.now(), base=HEALTHY)
     )
 
-    assert (result.snapshot_id, result.judged, result.check) == (1, False, None)
+    expected = _snapshot_positions(registry, FRAUD)[-1]
+    assert (result.snapshot_id, result.judged, result.check) == (expected, False, None)

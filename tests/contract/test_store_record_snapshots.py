@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 from grace.adapters.store import RecordedSnapshot, SnapshotTarget, SnapshotWrite, Store, StoreBusy
-from grace.domain.events import Event, EventType
 from grace.domain.stages import DeploymentStage
 from grace.errors import GraceError, ModelNotFound, VersionNotFound
 from tests.contract.support import T0, Background, at, is_postgres, register, stats_tuple
@@ -24,11 +23,7 @@ def judged(target: SnapshotTarget, recorded_at: datetime) -> datetime | None:
 
 
 def write(model_id: str, version: str, when: datetime, **values: Any) -> SnapshotWrite:
-    observed = snapshot(model_id, version, at=when, **values)
-    event = Event.of(
-        EventType.PERFORMANCE_SNAPSHOT, "model_registry", model_id, observed.event_data(), when
-    )
-    return SnapshotWrite(observed, event, when)
+    return SnapshotWrite(snapshot(model_id, version, at=when, **values), when)
 
 
 def recorded(result: RecordedSnapshot | GraceError) -> RecordedSnapshot:
@@ -63,9 +58,9 @@ def test_a_group_is_stored_in_order_and_each_window_includes_the_ones_before(sto
     with store.read() as s:
         logged = s.list_events(after_seq=0)
         window = s.window_stats("fraud_detector_v3", "3.1.5", T0)
-    assert [e.event_id for e in logged] == [w.event.event_id for w in group]
+    assert [e.event_id for e in logged] == [w.event_id for w in group]
     assert [e.seq for e in logged] == seqs
-    assert logged[0].payload == group[0].event.payload
+    assert logged[0].payload == group[0].event().payload
     assert window.snapshot_count == 2
 
 
@@ -134,7 +129,7 @@ def test_waiting_it_queues_behind_a_writer_and_then_commits(store: Store) -> Non
     log's), then stores the group."""
     register(store, "fraud_detector_v3", "3.1.5", stage=PROD)
     with store.write() as s:
-        s.append_event(write("holder", "1", at(1)).event)
+        s.append_event(write("holder", "1", at(1)).event())
         behind = Background(
             lambda: store.record_snapshots([write("fraud_detector_v3", "3.1.5", at(1))], judged)
         )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from grace.adapters.sqlstore.store import SqlStore
 from grace.bootstrap import Grace, build
 from grace.errors import SchemaMismatch
 from tests.conftest import make_settings
+from tests.helpers import snapshot
 
 
 def _schema_diff(url: str) -> list[object]:
@@ -139,3 +142,60 @@ def test_the_tag_filter_is_an_index_lookup(grace: Grace) -> None:
         )
     assert "version_tags" in plan
     assert "SCAN model_versions" not in plan, plan
+
+
+def _old_snapshot_row(url: str) -> None:
+    """A snapshot row as Grace before revision 0005 wrote it: the id from the table's own
+    serial, no event id (its event went to the events table)."""
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO snapshots (version_pk, ts, recorded_at, latency_p50_ms,"
+                " latency_p95_ms, latency_p99_ms, requests_per_second, error_rate, ood_rate)"
+                " SELECT id, '2025-11-13T15:31:00+00:00', '2025-11-13T15:31:00+00:00',"
+                " 100, 200, 300, 10, 0.01, 0.01 FROM model_versions"
+            )
+        )
+    engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_upgrading_to_snapshot_rows_in_the_log_keeps_one_run_of_positions(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Revision 0005 (a snapshot row is its own event): a database written before it, by the
+    old serials, upgrades; the log goes on after the larger of both tables' positions, and
+    snapshots from before it stay out of the log (their events are in the events table)."""
+    url = (
+        f"sqlite:///{tmp_path / 'old.db'}"
+        if backend == "sqlite"
+        else request.getfixturevalue("fresh_postgres_url")
+    )
+    grace = build(make_settings(url))
+    grace.registry.register_model("fraud", "1")
+    grace.close()
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        command.downgrade(migrate.alembic_config(conn), "0004")
+    engine.dispose()
+    for _ in range(3):
+        _old_snapshot_row(url)  # ids 1..3 from the restored serial, below no event's seq
+
+    grace = build(make_settings(url))
+    try:
+        asyncio.run(
+            grace.registry.record_performance_snapshot(snapshot("fraud", "1", at=datetime.now(UTC)))
+        )
+        grace.registry.update_model("fraud", "1", description="after the upgrade")
+        logged = grace.events.list_events(after_seq=0)
+    finally:
+        grace.close()
+    seqs = [e.seq or 0 for e in logged]
+    assert seqs == sorted(set(seqs))
+    types = [e.event_type for e in logged]
+    assert types[-2:] == ["model.performance_snapshot", "model.updated"]
+    assert types.count("model.performance_snapshot") == 1
+    assert seqs[-2] > 3

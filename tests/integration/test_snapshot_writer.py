@@ -14,7 +14,7 @@ from grace.bootstrap import Grace
 from grace.clock import FakeClock
 from grace.domain.events import Event, EventType
 from grace.errors import GraceError, VersionNotFound
-from grace.snapshot_writer import SnapshotWriter
+from grace.snapshot_writer import PROBE_EVERY, SOLO_AFTER, SnapshotWriter
 from tests.helpers import register, snapshot
 
 MODEL = "fraud_detector_v3"
@@ -74,9 +74,7 @@ def writes(grace: Grace, count: int, version: str = "3.1.5") -> list[SnapshotWri
     now = grace.clock.now()
     out = []
     for _ in range(count):
-        observed = snapshot(MODEL, version, at=now)
-        event = Event.of(EventType.PERFORMANCE_SNAPSHOT, "test", MODEL, {}, now)
-        out.append(SnapshotWrite(observed, event, now))
+        out.append(SnapshotWrite(snapshot(MODEL, version, at=now), now))
     return out
 
 
@@ -132,6 +130,33 @@ def test_snapshots_arriving_together_on_a_free_sqlite_database_share_one_inline_
     results = asyncio.run(main())
     assert counting.groups == [(10, False)]
     assert len({r.event.seq for r in results}) == 10
+
+
+def test_one_snapshot_at_a_time_is_written_at_once_and_company_is_noticed(grace: Grace) -> None:
+    """After SOLO_AFTER groups of one, a sequential caller's snapshot is written without a
+    round of the loop (nothing else runs meanwhile); when many then arrive together, the
+    next probe sees them and they share commits again."""
+    register(grace.registry, MODEL, "3.1.5", production=True)
+    writer, counting = writer_for(grace)
+    ran_between: list[bool] = []
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for w in writes(grace, SOLO_AFTER + 3):
+            other = loop.create_future()
+            loop.call_soon(other.set_result, None)
+            await writer.record(w)
+            ran_between.append(other.done())
+            await other
+        await asyncio.gather(*(writer.record(w) for w in writes(grace, 3 * PROBE_EVERY)))
+
+    asyncio.run(main())
+    assert ran_between == [True] * SOLO_AFTER + [False] * 3
+    burst = counting.groups[SOLO_AFTER + 3 :]
+    assert sum(n for n, _ in burst) == 3 * PROBE_EVERY
+    assert all(not wait for _, wait in burst)
+    assert len(burst) < PROBE_EVERY + 8, burst  # solo until a probe, then grouped
+    assert max(n for n, _ in burst) > 1
 
 
 def test_the_event_loop_keeps_running_while_the_database_is_locked(grace: Grace) -> None:

@@ -9,6 +9,13 @@ one PRODUCTION version per model (a concurrent promotion fails with
 :class:`~grace.errors.ConcurrentChange` rather than leaving two), one open
 incident per dedup key, append-only stage history and event log.
 
+The event log is one sequence of positions (``seq``) shared by two kinds of row: events
+appended with :meth:`StoreSession.append_event`, and stored snapshots, each of which stands
+in for its own ``model.performance_snapshot`` event (a snapshot's id is its event's seq, and
+the event is rebuilt from the row with
+:meth:`~grace.domain.snapshots.ModelPerformanceSnapshot.monitoring_event`).  Positions are
+handed out in commit order, so a reader following the log by seq never skips one.
+
 Sessions return the typed records of :mod:`grace.domain.records`, never rows.
 Every method that names a model raises :class:`~grace.errors.ModelNotFound`
 when the model is not registered; every method that names a version raises
@@ -19,11 +26,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from grace.domain.events import Event
+from grace.domain.events import Event, new_event_id
 from grace.domain.records import (
     ChangeCause,
     ExecutionStatus,
@@ -102,22 +109,32 @@ class SnapshotTarget:
 
 @dataclass(frozen=True, slots=True)
 class SnapshotWrite:
-    """One snapshot to record with its monitoring event (not yet stored), at ``recorded_at``."""
+    """One snapshot to record at ``recorded_at``, with the id its monitoring event gets."""
 
     snapshot: ModelPerformanceSnapshot
-    event: Event
     recorded_at: datetime
+    event_id: str = field(default_factory=new_event_id)
+
+    def event(self, seq: int | None = None) -> Event:
+        """The snapshot's monitoring event (at log position ``seq`` once stored)."""
+        return self.snapshot.monitoring_event(self.recorded_at, self.event_id, seq)
 
 
 @dataclass(frozen=True, slots=True)
 class RecordedSnapshot:
-    """A recorded snapshot: its id, its version's target, the window it completes (None when
-    the window rule judged the version not worth a window), and its stored event."""
+    """A recorded snapshot: its id (its event's log position), its version's target, the
+    window it completes (None when the window rule judged the version not worth a window),
+    and what was written."""
 
     snapshot_id: int
     target: SnapshotTarget
     stats: WindowStats | None
-    event: Event
+    write: SnapshotWrite
+
+    @property
+    def event(self) -> Event:
+        """The stored monitoring event (built when asked: most callers never need it)."""
+        return self.write.event(self.snapshot_id)
 
 
 # When the window of a snapshot's version starts, or None when it is not judged.
@@ -235,12 +252,11 @@ class StoreSession(Protocol):
         """snapshot_target for many (model_id, version) pairs; unknown pairs are left out."""
 
     def insert_snapshot(self, snapshot: ModelPerformanceSnapshot, recorded_at: datetime) -> int:
-        """Store a snapshot of a registered version; returns its id."""
+        """Store a snapshot of a registered version, with its event; returns its id."""
 
-    def insert_snapshots(
-        self, batch: Sequence[ModelPerformanceSnapshot], recorded_at: datetime
-    ) -> list[int]:
-        """Store many snapshots of registered versions at once; returns their ids in order."""
+    def insert_snapshots(self, writes: Sequence[SnapshotWrite]) -> list[Event]:
+        """Store many snapshots of registered versions at once, each with its monitoring
+        event; returns the stored events in order (each snapshot's id is its event's seq)."""
 
     def window_stats(self, model_id: str, version: str, since: datetime) -> WindowStats:
         """Aggregates of the version's snapshots with timestamp >= ``since``, computed in SQL."""
@@ -414,7 +430,7 @@ class Store(Protocol):
 
         For each write, in order: look up its version's target; store the snapshot; when
         ``window_start(target, recorded_at)`` gives a start, aggregate the window from it
-        (which includes the snapshots stored before it); append its event.  A write whose
+        (which includes the snapshots stored before it); its event is stored with it.  A write whose
         model or version does not exist gets its ModelNotFound or VersionNotFound in its
         place and stores nothing; the others are unaffected.  A database failure fails all.
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from grace.domain.timeutil import ensure_utc, isoformat
 
-__all__ = ["Event", "EventType"]
+__all__ = ["Event", "EventType", "new_event_id"]
 
 
 class EventType:
@@ -39,7 +39,7 @@ class EventType:
     PLAYBOOK_ABANDONED = "playbook.abandoned"
 
 
-def _new_id() -> str:
+def new_event_id() -> str:
     """A UUIDv7 (RFC 9562) in hex: the milliseconds since the epoch lead, so ids made one
     after another sort together and the event log's unique index grows at one end instead
     of touching a random page per event."""
@@ -75,7 +75,7 @@ class Event:
     source: str
     payload: Mapping[str, Any] = field(default_factory=dict)
     timestamp: datetime = field(default_factory=_now)
-    event_id: str = field(default_factory=_new_id)
+    event_id: str = field(default_factory=new_event_id)
     resource_id: str | None = None
     seq: int | None = None
 

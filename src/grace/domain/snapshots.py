@@ -6,12 +6,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from grace.domain.events import Event, EventType
 from grace.domain.timeutil import ensure_utc, isoformat
 from grace.domain.validation import check_identifier, check_number, check_rate
 from grace.errors import InvalidInput
 
 __all__ = [
     "MAX_WINDOW_MINUTES",
+    "SNAPSHOT_SOURCE",
     "ModelPerformanceSnapshot",
     "WindowStats",
     "check_window_minutes",
@@ -20,6 +22,7 @@ __all__ = [
 MAX_WINDOW_MINUTES = 7 * 24 * 60
 MAX_LATENCY_MS = 86_400_000.0  # a day; anything above is a unit mistake
 MAX_RPS = 1e9
+SNAPSHOT_SOURCE = "model_registry"  # the source of every snapshot's monitoring event
 
 
 def _now() -> datetime:
@@ -50,7 +53,8 @@ class ModelPerformanceSnapshot:
 
     def __post_init__(self) -> None:
         def put(name: str, value: object) -> None:
-            object.__setattr__(self, name, value)
+            if value is not getattr(self, name):  # checked values are mostly the given ones
+                object.__setattr__(self, name, value)
 
         put("model_id", check_identifier("model_id", self.model_id))
         put("version", check_identifier("version", self.version))
@@ -107,6 +111,22 @@ class ModelPerformanceSnapshot:
             "accuracy": self.accuracy,
             "observed_at": isoformat(self.timestamp),
         }
+
+    def monitoring_event(
+        self, recorded_at: datetime, event_id: str, seq: int | None = None
+    ) -> Event:
+        """The guide's ``model.performance_snapshot`` event of this snapshot, recorded at
+        ``recorded_at``: everything in it is the snapshot's, so a store may keep the snapshot
+        row alone and rebuild the event from it."""
+        return Event(
+            EventType.PERFORMANCE_SNAPSHOT,
+            SNAPSHOT_SOURCE,
+            {"resource_id": self.model_id, **self.event_data()},
+            recorded_at,
+            event_id,
+            self.model_id,
+            seq,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {

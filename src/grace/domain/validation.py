@@ -46,6 +46,13 @@ def check_number(
     exclusive_minimum: bool = False,
 ) -> float:
     """A finite real number within the bounds, as float (bools are not numbers here)."""
+    if (
+        type(value) is float  # the common case, decided in one go (NaN fails every comparison)
+        and (minimum is None or (value > minimum if exclusive_minimum else value >= minimum))
+        and (maximum is None or value <= maximum)
+        and math.isfinite(value)
+    ):
+        return value
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidInput(field, f"must be a number, got {type(value).__name__}")
     try:

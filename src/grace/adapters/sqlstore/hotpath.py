@@ -45,12 +45,13 @@ from grace.adapters.store import (
 )
 from grace.domain.events import Event
 from grace.domain.records import StoredSettings
-from grace.domain.snapshots import ModelPerformanceSnapshot, WindowStats
+from grace.domain.snapshots import WindowStats
 from grace.domain.stages import DeploymentStage
 from grace.errors import GraceError, ModelNotFound, VersionNotFound
 
 __all__ = [
     "EVENT_LOG_LOCK",
+    "Q_LOG_HEAD",
     "Q_MODEL_PK",
     "Q_SNAPSHOT_TARGET",
     "Q_TOKEN_ACTIVE_SINCE",
@@ -91,10 +92,14 @@ Q_TOKEN_ACTIVE_SINCE = select(
         or_(api_tokens.c.revoked_at.is_(None), api_tokens.c.revoked_at >= bindparam("at"))
     )
 )
-_SNAPSHOT_COLUMNS = [c.name for c in snapshots.c if c.name != "id"]
-_EVENT_COLUMNS = [c.name for c in events.c if c.name != "seq"]
-_INSERT_SNAPSHOT = insert(snapshots).values({n: bindparam(n) for n in _SNAPSHOT_COLUMNS})
-_INSERT_EVENT = insert(events).values({n: bindparam(n) for n in _EVENT_COLUMNS})
+# The newest position of the event log, which events and snapshot rows share.
+Q_LOG_HEAD = select(
+    select(func.max(events.c.seq)).scalar_subquery(),
+    select(func.max(snapshots.c.id)).scalar_subquery(),
+)
+# The first target of a transaction, read with the log's head: one statement, not two.
+_Q_TARGET_AND_HEAD = Q_SNAPSHOT_TARGET.add_columns(*Q_LOG_HEAD.selected_columns)
+_INSERT_SNAPSHOT = insert(snapshots).values({c.name: bindparam(c.name) for c in snapshots.c})
 _EVENT_LOG_LOCK_SQL = "SELECT pg_advisory_xact_lock(%(key)s)"
 
 # Passive checkpoints run after this many commits, and at most a second after the last.
@@ -139,7 +144,7 @@ class SnapshotPath:
         self._model = _Prepared(Q_MODEL_PK, dialect)
         self._window = _Prepared(Q_WINDOW, dialect)
         self._insert_snapshot = _Prepared(_INSERT_SNAPSHOT, dialect)
-        self._insert_event = _Prepared(_INSERT_EVENT, dialect)
+        self._target_and_head = _Prepared(_Q_TARGET_AND_HEAD, dialect)
         self._lock = threading.Lock()
         self._conn: PoolProxiedConnection | None = None
         self._busy_timeout_ms: int | None = None
@@ -238,16 +243,22 @@ class SnapshotPath:
     def _in_transaction(
         self, cursor: Any, writes: Sequence[SnapshotWrite], window_start: WindowStart
     ) -> list[RecordedSnapshot | GraceError]:
+        if self._postgres:  # see SqlSession.log_positions
+            cursor.execute(_EVENT_LOG_LOCK_SQL, {"key": EVENT_LOG_LOCK})
+        seq: int | None = None  # the log's head, read with the first target found
         out: list[RecordedSnapshot | GraceError] = []
-        stored: list[tuple[int, RecordedSnapshot]] = []  # (position in out, without its seq)
         for write in writes:
             snapshot = write.snapshot
+            lookup = self._target if seq is not None else self._target_and_head
             cursor.execute(
-                self._target.sql,
-                self._target.params({"model_id": snapshot.model_id, "version": snapshot.version}),
+                lookup.sql,
+                lookup.params({"model_id": snapshot.model_id, "version": snapshot.version}),
             )
             row = cursor.fetchone()
-            if row is None:
+            if row is not None and seq is None:
+                *row, last_event, last_snapshot = row
+                seq = max(last_event or 0, last_snapshot or 0)
+            if row is None or seq is None:
                 cursor.execute(self._model.sql, self._model.params({"model_id": snapshot.model_id}))
                 found = cursor.fetchone() is not None
                 out.append(
@@ -260,8 +271,9 @@ class SnapshotPath:
             target = SnapshotTarget(
                 DeploymentStage(stage), expected_p95, settings_of(auto_remediate, overrides)
             )
-            values = snapshot_params(snapshot, version_pk, write.recorded_at)
-            snapshot_id = self._insert(cursor, self._insert_snapshot, values)
+            seq += 1
+            values = snapshot_params(write, version_pk, seq)
+            cursor.execute(self._insert_snapshot.sql, self._insert_snapshot.params(values))
             stats = None
             since = window_start(target, write.recorded_at)
             if since is not None:
@@ -269,24 +281,8 @@ class SnapshotPath:
                 cursor.execute(self._window.sql, window)
                 count, *averages = cursor.fetchone()
                 stats = WindowStats(int(count or 0), *averages)
-            recorded = RecordedSnapshot(snapshot_id, target, stats, write.event)
-            stored.append((len(out), recorded))
-            out.append(recorded)
-        # Events last, so that PostgreSQL's event-log lock is held as briefly as possible.
-        if stored and self._postgres:
-            cursor.execute(_EVENT_LOG_LOCK_SQL, {"key": EVENT_LOG_LOCK})
-        for index, recorded in stored:
-            seq = self._insert(cursor, self._insert_event, event_params(recorded.event))
-            out[index] = RecordedSnapshot(
-                recorded.snapshot_id, recorded.target, recorded.stats, recorded.event.stored(seq)
-            )
+            out.append(RecordedSnapshot(seq, target, stats, write))
         return out
-
-    def _insert(self, cursor: Any, statement: _Prepared, values: Mapping[str, Any]) -> int:
-        cursor.execute(statement.sql, statement.params(values))
-        if self._postgres:  # the compiled insert returns the key
-            return int(cursor.fetchone()[0])
-        return int(cursor.lastrowid)
 
     def close(self) -> None:
         with self._lock:
@@ -346,14 +342,14 @@ class ReadPath:
 EVENT_LOG_LOCK = 0x67726365  # "grce"
 
 
-def snapshot_params(
-    snapshot: ModelPerformanceSnapshot, version_pk: int, recorded_at: datetime
-) -> dict[str, Any]:
-    """The snapshots row of ``snapshot``, by column name."""
+def snapshot_params(write: SnapshotWrite, version_pk: int, seq: int) -> dict[str, Any]:
+    """The snapshots row of ``write`` at log position ``seq``, by column name."""
+    snapshot = write.snapshot
     return {
+        "id": seq,
         "version_pk": version_pk,
         "ts": snapshot.timestamp,
-        "recorded_at": recorded_at,
+        "recorded_at": write.recorded_at,
         "latency_p50_ms": snapshot.latency_p50_ms,
         "latency_p95_ms": snapshot.latency_p95_ms,
         "latency_p99_ms": snapshot.latency_p99_ms,
@@ -362,11 +358,14 @@ def snapshot_params(
         "ood_rate": snapshot.ood_rate,
         "input_drift_score": snapshot.input_drift_score,
         "accuracy": snapshot.accuracy,
+        "event_id": write.event_id,
     }
 
 
-def event_params(event: Event) -> dict[str, Any]:
+def event_params(event: Event, seq: int) -> dict[str, Any]:
+    """The events row of ``event`` at log position ``seq``, by column name."""
     return {
+        "seq": seq,
         "event_id": event.event_id,
         "event_type": event.event_type,
         "source": event.source,

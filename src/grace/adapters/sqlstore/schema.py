@@ -129,7 +129,10 @@ stage_changes = Table(
 snapshots = Table(
     "snapshots",
     metadata,
-    Column("id", _BigId, primary_key=True, autoincrement=True),
+    # A snapshot stands in for its monitoring event in the event log: ``id`` is the event's
+    # seq (handed out with the events', see SqlSession.log_positions), ``event_id`` its id.
+    # Rows from before that (and bulk loads) have no event_id and are not in the log.
+    Column("id", _BigId, primary_key=True, autoincrement=False),
     Column("version_pk", ForeignKey("model_versions.id"), nullable=False),
     Column("ts", UTCDateTime(), nullable=False),
     Column("recorded_at", UTCDateTime(), nullable=False),
@@ -141,6 +144,7 @@ snapshots = Table(
     Column("ood_rate", Float(), nullable=False),
     Column("input_drift_score", Float(), nullable=True),
     Column("accuracy", Float(), nullable=True),
+    Column("event_id", String(64), nullable=True),
     # Covering index: a window aggregate reads only this index, a range per version,
     # so its cost follows the snapshots inside the window, not the history outside it.
     Index(
@@ -158,7 +162,7 @@ snapshots = Table(
 events = Table(
     "events",
     metadata,
-    Column("seq", _BigId, primary_key=True, autoincrement=True),
+    Column("seq", _BigId, primary_key=True, autoincrement=False),
     Column("event_id", String(64), nullable=False, unique=True),
     Column("event_type", String(100), nullable=False),
     Column("source", String(100), nullable=False),

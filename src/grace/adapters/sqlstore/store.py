@@ -35,6 +35,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from grace.adapters.sqlstore.engine import WRITE_OPTION, storage_error
 from grace.adapters.sqlstore.hotpath import (
     EVENT_LOG_LOCK,
+    Q_LOG_HEAD,
     Q_MODEL_PK,
     Q_SNAPSHOT_TARGET,
     Q_TOKEN_ACTIVE_SINCE,
@@ -71,7 +72,7 @@ from grace.adapters.store import (
     SnapshotWrite,
     WindowStart,
 )
-from grace.domain.events import Event
+from grace.domain.events import Event, EventType
 from grace.domain.records import (
     DESCRIPTIVE_FIELDS,
     ChangeCause,
@@ -342,6 +343,24 @@ def _event(row: AnyRow) -> Event:
     )
 
 
+def _snapshot_event(row: AnyRow) -> Event:
+    r = row._mapping
+    snapshot = ModelPerformanceSnapshot(
+        model_id=r["model_id"],
+        version=r["version"],
+        latency_p50_ms=r["latency_p50_ms"],
+        latency_p95_ms=r["latency_p95_ms"],
+        latency_p99_ms=r["latency_p99_ms"],
+        requests_per_second=r["requests_per_second"],
+        error_rate=r["error_rate"],
+        ood_rate=r["ood_rate"],
+        input_drift_score=r["input_drift_score"],
+        accuracy=r["accuracy"],
+        timestamp=r["ts"],
+    )
+    return snapshot.monitoring_event(r["recorded_at"], r["event_id"], r["id"])
+
+
 class SqlStore:
     """A :class:`~grace.adapters.store.Store` over one SQLAlchemy engine."""
 
@@ -401,7 +420,7 @@ class SqlSession:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
         self._postgres = conn.dialect.name == "postgresql"
-        self._holds_event_lock = False
+        self._log_head: int | None = None
         self._model_pks: dict[str, int] = {}
         self._version_pks: dict[tuple[str, str], int] = {}
 
@@ -723,26 +742,21 @@ class SqlSession:
                 )
         return found
 
-    def insert_snapshots(
-        self, batch: Sequence[ModelPerformanceSnapshot], recorded_at: datetime
-    ) -> list[int]:
-        if not batch:
+    def insert_snapshots(self, writes: Sequence[SnapshotWrite]) -> list[Event]:
+        if not writes:
             return []
-        params = [self._snapshot_params(s, recorded_at) for s in batch]
-        rows = self._conn.execute(
-            _INSERT_SNAPSHOT.returning(snapshots.c.id, sort_by_parameter_order=True), params
-        )
-        return [int(r[0]) for r in rows]
-
-    def _snapshot_params(
-        self, snapshot: ModelPerformanceSnapshot, recorded_at: datetime
-    ) -> dict[str, Any]:
-        version_pk = self._version_pk(snapshot.model_id, snapshot.version)
-        return snapshot_params(snapshot, version_pk, recorded_at)
+        pks = [self._version_pk(w.snapshot.model_id, w.snapshot.version) for w in writes]
+        first = self.log_positions(len(writes))
+        params = [
+            snapshot_params(w, pk, first + i)
+            for i, (w, pk) in enumerate(zip(writes, pks, strict=True))
+        ]
+        self._conn.execute(_INSERT_SNAPSHOT, params)
+        return [w.event(first + i) for i, w in enumerate(writes)]
 
     def insert_snapshot(self, snapshot: ModelPerformanceSnapshot, recorded_at: datetime) -> int:
-        result = self._conn.execute(_INSERT_SNAPSHOT, self._snapshot_params(snapshot, recorded_at))
-        return _new_id(result)
+        (event,) = self.insert_snapshots([SnapshotWrite(snapshot, recorded_at)])
+        return event.seq or 0
 
     def window_stats(self, model_id: str, version: str, since: datetime) -> WindowStats:
         row = self._conn.execute(
@@ -801,27 +815,32 @@ class SqlSession:
     def append_events(self, batch: Sequence[Event]) -> list[Event]:
         if not batch:
             return []
-        self._lock_event_log()
-        rows = self._conn.execute(
-            _INSERT_EVENT.returning(events.c.seq, sort_by_parameter_order=True),
-            [event_params(e) for e in batch],
-        )
-        return [event.stored(int(row[0])) for event, row in zip(batch, rows, strict=True)]
+        first = self.log_positions(len(batch))
+        self._conn.execute(_INSERT_EVENT, [event_params(e, first + i) for i, e in enumerate(batch)])
+        return [event.stored(first + i) for i, event in enumerate(batch)]
 
-    def _lock_event_log(self) -> None:
-        if self._postgres and not self._holds_event_lock:
-            # A sequence hands out numbers at insert, not at commit: without this lock a
-            # transaction could commit seq N+1 while N is still in flight, and a reader
-            # following the log by seq would skip N for ever.  The lock makes event-writing
-            # transactions commit in seq order; writers append their events last to keep
-            # the time they hold it short.
-            self._conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": EVENT_LOG_LOCK})
-            self._holds_event_lock = True
+    def log_positions(self, count: int) -> int:
+        """Take the next ``count`` positions of the event log (which events and snapshot
+        rows share) for this transaction; returns the first.
+
+        Positions are handed out in commit order, so that a reader following the log by seq
+        never skips one that commits late: SQLite has one writer at a time (writes begin
+        IMMEDIATE), and PostgreSQL writers of the log take the event-log lock first and hold
+        it to their commit.  Writers append to the log last to hold it briefly.
+        """
+        if self._log_head is None:
+            if self._postgres:
+                self._conn.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": EVENT_LOG_LOCK}
+                )
+            self._log_head = max(value or 0 for value in self._conn.execute(Q_LOG_HEAD).one())
+        first = self._log_head + 1
+        self._log_head += count
+        return first
 
     def append_event(self, event: Event) -> Event:
-        self._lock_event_log()
-        result = self._conn.execute(_INSERT_EVENT, event_params(event))
-        return event.stored(_new_id(result))
+        (stored,) = self.append_events([event])
+        return stored
 
     def list_events(
         self,
@@ -832,17 +851,53 @@ class SqlSession:
         before_seq: int | None = None,
         limit: int = 100,
     ) -> list[Event]:
+        descending = before_seq is not None
+        bound = before_seq if before_seq is not None else (after_seq or 0)
+        page = _page(limit)
+        found = self._logged_events(resource_id, event_types, bound, descending, page)
+        if event_types is None or EventType.PERFORMANCE_SNAPSHOT in event_types:
+            found += self._snapshot_events(resource_id, bound, descending, page)
+        found.sort(key=lambda e: e.seq or 0, reverse=descending)
+        return found[:page]
+
+    def _logged_events(
+        self,
+        resource_id: str | None,
+        event_types: Sequence[str] | None,
+        bound: int,
+        descending: bool,
+        page: int,
+    ) -> list[Event]:
         e = events
         query = select(e)
         if resource_id is not None:
             query = query.where(e.c.resource_id == resource_id)
         if event_types:
             query = query.where(e.c.event_type.in_(list(event_types)))
-        if before_seq is not None:
-            query = query.where(e.c.seq < before_seq).order_by(e.c.seq.desc())
+        if descending:
+            query = query.where(e.c.seq < bound).order_by(e.c.seq.desc())
         else:
-            query = query.where(e.c.seq > (after_seq or 0)).order_by(e.c.seq)
-        return [_event(r) for r in self._conn.execute(query.limit(_page(limit)))]
+            query = query.where(e.c.seq > bound).order_by(e.c.seq)
+        return [_event(r) for r in self._conn.execute(query.limit(page))]
+
+    def _snapshot_events(
+        self, resource_id: str | None, bound: int, descending: bool, page: int
+    ) -> list[Event]:
+        """The log's snapshot rows (those stored with an event id) as their events."""
+        s = snapshots
+        query = (
+            select(s, _m.c.model_id, _v.c.version)
+            .join_from(s, _v, s.c.version_pk == _v.c.id)
+            .join(_m, _v.c.model_pk == _m.c.id)
+            .where(s.c.event_id.is_not(None))
+        )
+        if resource_id is not None:
+            query = query.where(_m.c.model_id == resource_id)
+        if descending:
+            query = query.where(s.c.id < bound).order_by(s.c.id.desc())
+        else:
+            query = query.where(s.c.id > bound).order_by(s.c.id)
+        return [_snapshot_event(r) for r in self._conn.execute(query.limit(page))]
 
     # -- incidents -------------------------------------------------------------------------
     def find_open_incident(self, dedup_key: str) -> Incident | None:
