@@ -9,8 +9,9 @@ the event and the trigger check, committed before it answers.
 Snapshots go to ``--models`` production models in turn (100 by default, as in
 ``bench_core.py``).
 
-1. One keep-alive ``httpx.Client`` posts ``--requests`` single snapshots to each, one after
-   another (after ``--warmup``); target: Grace at least 0.67 of the bare app's rate.
+1. One keep-alive ``httpx.Client`` per server posts ``--requests`` single snapshots, one
+   after another (after ``--warmup``); the two servers take turns in three rounds, so that
+   the machine's drift hits both alike.  Target: Grace at least 0.67 of the bare app's rate.
 2. ``wrk`` (one thread, ``--connections`` connections, ``--seconds`` seconds, a Lua script
    posting the guide's body) against each; target: Grace on one process at least 0.5 of the
    bare app's rate, with no error and no answer other than 201.  Every acknowledged snapshot
@@ -64,6 +65,7 @@ from benchmarks.bench_http import (
 
 SINGLE_TARGET = 0.67  # one keep-alive client: Grace / bare app
 CONCURRENT_TARGET = 0.5  # wrk, 50 connections, one process: Grace / bare app
+ROUNDS = 3  # the single clients take turns, this many times each
 PREFIX = "ingest"
 BODY = {"version": "1.0.0", **HEALTHY}
 
@@ -152,29 +154,52 @@ def grace_server(workdir: Path, name: str, workers: int) -> Server:
     return Server(name, argv, cwd=workdir, port=port, ready_path="/healthz")
 
 
-def single_client(server: Server, requests: int, warmup: int, models: int) -> Single:
-    with httpx.Client(base_url=server.base_url, timeout=30.0) as client:
-        for i in range(warmup):
-            _post(client, _path(i, models))
-        latencies = []
-        started = time.perf_counter()
-        for i in range(requests):
-            begun = time.perf_counter()
-            _post(client, _path(i, models))
-            latencies.append(time.perf_counter() - begun)
-        seconds = time.perf_counter() - started
-    result = Single(
-        server.name,
-        requests,
-        seconds,
-        percentile(latencies, 50) * 1000,
-        percentile(latencies, 99) * 1000,
-    )
-    say(
-        f"  {server.name}, one keep-alive client: {requests:,} snapshots in {seconds:.2f} s = "
-        f"{result.per_s:,.0f}/s (p50 {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms)"
-    )
-    return result
+def single_clients(
+    servers: Sequence[Server], requests: int, warmup: int, models: int
+) -> tuple[list[Single], list[list[float]]]:
+    """One keep-alive client per server; the servers take turns in ROUNDS rounds of
+    ``requests / ROUNDS`` snapshots each, so that the machine's drift hits them alike.
+    Returns each server's totals and each one's rate per round."""
+    clients = [httpx.Client(base_url=server.base_url, timeout=30.0) for server in servers]
+    latencies: list[list[float]] = [[] for _ in servers]
+    seconds = [0.0 for _ in servers]
+    rates: list[list[float]] = [[] for _ in servers]
+    try:
+        for client in clients:
+            for i in range(warmup):
+                _post(client, _path(i, models))
+        size = max(1, requests // ROUNDS)
+        for r in range(ROUNDS):
+            count = size if r < ROUNDS - 1 else requests - size * (ROUNDS - 1)
+            for k, client in enumerate(clients):
+                started = time.perf_counter()
+                for i in range(r * size, r * size + count):
+                    begun = time.perf_counter()
+                    _post(client, _path(i, models))
+                    latencies[k].append(time.perf_counter() - begun)
+                took = time.perf_counter() - started
+                seconds[k] += took
+                rates[k].append(count / took)
+    finally:
+        for client in clients:
+            client.close()
+    results = []
+    for k, server in enumerate(servers):
+        result = Single(
+            server.name,
+            requests,
+            seconds[k],
+            percentile(latencies[k], 50) * 1000,
+            percentile(latencies[k], 99) * 1000,
+        )
+        per_round = ", ".join(f"{rate:,.0f}" for rate in rates[k])
+        say(
+            f"  {server.name}, one keep-alive client: {requests:,} snapshots in "
+            f"{seconds[k]:.2f} s = {result.per_s:,.0f}/s (p50 {result.p50_ms:.2f} ms, "
+            f"p99 {result.p99_ms:.2f} ms; per round {per_round})"
+        )
+        results.append(result)
+    return results, rates
 
 
 def _post(client: httpx.Client, path: str) -> None:
@@ -252,29 +277,36 @@ def run(args: argparse.Namespace) -> Report:
         report.notes.append("wrk is not installed (apt-get install wrk): the load runs skipped")
     with tempfile.TemporaryDirectory(prefix="grace-ingest-") as tmp:
         workdir = Path(tmp)
-        say("\nbare FastAPI app (one SQLite row per request)")
-        with running(bare_server(workdir), 60) as bare:
-            report.single.append(single_client(bare, args.requests, args.warmup, args.models))
+        say("\nbare FastAPI app (one SQLite row per request) and grace serve (one process)")
+        with (
+            running(bare_server(workdir), 60) as bare,
+            running(grace_server(workdir, "grace", 1), 60) as grace,
+        ):
+            with httpx.Client(base_url=grace.base_url, timeout=30.0) as client:
+                _prepare_production_models(client, PREFIX, args.models)
+            before = stored_snapshots(workdir / "grace.db")
+            singles, rates = single_clients([bare, grace], args.requests, args.warmup, args.models)
+            report.single += singles
+            ratios = ", ".join(f"{g / b:.2f}" for b, g in zip(*rates, strict=True))
+            report.notes.append(f"one keep-alive client, Grace / bare app per round: {ratios}")
             if have_wrk:
-                loaded = wrk(bare, workdir, args.connections, args.seconds, args.models)
+                report.loaded.append(
+                    wrk(bare, workdir, args.connections, args.seconds, args.models)
+                )
+                loaded = wrk(grace, workdir, args.connections, args.seconds, args.models)
+                loaded.stored = stored_snapshots(workdir / "grace.db") - before
+                loaded.stored -= args.requests + args.warmup
                 report.loaded.append(loaded)
-        for name, workers in (("grace", 1), ("grace-workers-2", 2)):
-            if workers > 1 and not have_wrk:
-                continue
-            say(f"\n{name} (grace serve, {workers} process{'es' if workers > 1 else ''})")
-            with running(grace_server(workdir, name, workers), 60) as grace:
-                with httpx.Client(base_url=grace.base_url, timeout=30.0) as client:
+        if have_wrk:
+            name = "grace-workers-2"
+            say(f"\n{name} (grace serve, 2 processes)")
+            with running(grace_server(workdir, name, 2), 60) as two:
+                with httpx.Client(base_url=two.base_url, timeout=30.0) as client:
                     _prepare_production_models(client, PREFIX, args.models)
                 before = stored_snapshots(workdir / f"{name}.db")
-                if workers == 1:
-                    single = single_client(grace, args.requests, args.warmup, args.models)
-                    report.single.append(single)
-                if have_wrk:
-                    loaded = wrk(grace, workdir, args.connections, args.seconds, args.models)
-                    loaded.stored = stored_snapshots(workdir / f"{name}.db") - before
-                    if workers == 1:
-                        loaded.stored -= args.requests + args.warmup
-                    report.loaded.append(loaded)
+                loaded = wrk(two, workdir, args.connections, args.seconds, args.models)
+                loaded.stored = stored_snapshots(workdir / f"{name}.db") - before
+                report.loaded.append(loaded)
     evaluate(report)
     return report
 

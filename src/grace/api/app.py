@@ -16,11 +16,13 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 
 from fastapi import FastAPI
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from grace import __version__
 from grace.api import openapi, problems, protocol
+from grace.api.asgi import replay
 from grace.api.deps import ApiContext
+from grace.api.fastpath import SnapshotFastPath
 from grace.api.routes import events, incidents, models, monitoring, playbooks, service, tokens
 from grace.bootstrap import Grace, build
 from grace.errors import GraceError
@@ -82,17 +84,7 @@ class BodyGuard:
         if body is None:
             await self._refuse(413, "Payload too large", self._too_large(), scope, receive, send)
             return
-        pending: bytes | None = body
-
-        async def replay() -> Message:
-            nonlocal pending
-            if pending is None:
-                return await receive()
-            message: Message = {"type": "http.request", "body": pending, "more_body": False}
-            pending = None
-            return message
-
-        await self.app(scope, replay, send)
+        await self.app(scope, replay(body, receive), send)
 
     async def _read(self, receive: Receive) -> bytes | None:
         """The whole body, or None once it passes the limit."""
@@ -171,6 +163,8 @@ def create_app(
     api = ApiContext(grace=grace, allow_open=allow_open, started_at=started_at or grace.clock.now())
     app.state.api = api
     problems.install(app)
+    # Added first, so it runs inside BodyGuard: it sees the body whole and within limits.
+    app.add_middleware(SnapshotFastPath, api=api)
     app.add_middleware(
         BodyGuard,
         max_bytes=grace.settings.max_body_bytes,

@@ -131,16 +131,20 @@ class Authorizer:
         request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
     ) -> Caller:
-        api = _api(request)
+        return self.authorize(_api(request), credentials.credentials if credentials else None)
+
+    def authorize(self, api: ApiContext, token_text: str | None) -> Caller:
+        """The caller presenting ``token_text`` (None: no bearer token), if allowed here;
+        raises Unauthorized or Forbidden otherwise."""
         tokens = api.grace.tokens
-        if credentials is None:
+        if token_text is None:
             if api.is_open():
                 return Caller("anonymous", frozenset(Scope))
             raise Unauthorized(
                 "this service requires an API token: send `Authorization: Bearer <token>` "
                 "(create one with `grace tokens create`)"
             )
-        token = tokens.verify(credentials.credentials)
+        token = tokens.verify(token_text)
         if token is None:
             raise Unauthorized("the API token is not valid or has been revoked")
         if not any(allows(token.scopes, scope) for scope in self.scopes):

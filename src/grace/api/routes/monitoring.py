@@ -32,6 +32,7 @@ from grace.api.schemas import (
     SnapshotResultOut,
 )
 from grace.api.shapes import MAX_REASON_LENGTH, Identifier, non_blank_text
+from grace.bootstrap import Grace
 from grace.domain.snapshots import MAX_WINDOW_MINUTES, ModelPerformanceSnapshot
 from grace.domain.tokens import Scope
 from grace.errors import InvalidInput
@@ -90,6 +91,11 @@ async def record_performance(
     model_id: ModelId, body: SnapshotIn, grace: GraceDep, _: Ingester
 ) -> JSONReply:
     """Record a snapshot: stores it, emits its event, checks triggers and acts on them."""
+    return await record_one(grace, model_id, body)
+
+
+async def record_one(grace: Grace, model_id: str, body: SnapshotIn) -> JSONReply:
+    """The snapshot POST's work, for the route and for its fast path (grace.api.fastpath)."""
     snapshot = to_snapshot(body, model_id, grace.clock.now())
     return reply(
         (await grace.registry.record_performance_snapshot(snapshot)).to_dict(), status_code=201

@@ -1,0 +1,23 @@
+"""Small ASGI helpers shared by the middleware."""
+
+from __future__ import annotations
+
+from starlette.types import Message, Receive
+
+__all__ = ["replay"]
+
+
+def replay(body: bytes, receive: Receive) -> Receive:
+    """A receive that gives ``body`` (already read whole) once, then whatever the connection
+    says next (a disconnect)."""
+    pending: bytes | None = body
+
+    async def again() -> Message:
+        nonlocal pending
+        if pending is None:
+            return await receive()
+        message: Message = {"type": "http.request", "body": pending, "more_body": False}
+        pending = None
+        return message
+
+    return again

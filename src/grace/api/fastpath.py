@@ -1,0 +1,97 @@
+"""The snapshot POST without FastAPI's routing and dependency machinery, when nothing about
+the request is unusual.
+
+``POST /api/model-registry/models/{model_id}/performance`` is the one route a fleet calls
+thousands of times a second, and resolving its route and dependencies costs FastAPI more
+than Grace's whole snapshot path.  :class:`SnapshotFastPath` sits in the middleware stack
+inside :class:`~grace.api.app.BodyGuard` (so the body is already whole and within its
+limits) and answers such a request itself, with the route's own pieces: the path's
+``Identifier`` type, the ``SnapshotIn`` model validating the parsed JSON as FastAPI would,
+the route's ``Authorizer``, :func:`~grace.api.routes.monitoring.record_one` for the work and
+the one error mapping for a refusal by the core.
+
+Anything else goes on to the app unchanged: another route or method, a content type other
+than JSON, a body that does not parse or validate, a caller the authorizer refuses.  Those
+answers (422, 401, 403, ...) are the app's own, so every error still has one home.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi.security.utils import get_authorization_scheme_param
+from pydantic import TypeAdapter, ValidationError
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from grace.api.asgi import replay
+from grace.api.deps import ApiContext, require
+from grace.api.problems import ApiProblem, grace_error_response
+from grace.api.routes.monitoring import record_one
+from grace.api.schemas import SnapshotIn
+from grace.api.shapes import Identifier
+from grace.domain.tokens import Scope as TokenScope
+from grace.errors import GraceError
+
+__all__ = ["SnapshotFastPath"]
+
+_PREFIX = "/api/model-registry/models/"
+_SUFFIX = "/performance"
+_IDENTIFIER: TypeAdapter[str] = TypeAdapter(Identifier)
+_INGESTER = require(TokenScope.INGEST)  # as the route's Ingester dependency
+
+
+class SnapshotFastPath:
+    def __init__(self, app: ASGIApp, api: ApiContext) -> None:
+        self.app = app
+        self.api = api
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if (
+            scope["type"] == "http"
+            and scope["method"] == "POST"
+            and path.startswith(_PREFIX)
+            and path.endswith(_SUFFIX)
+            and "/" not in path[len(_PREFIX) : -len(_SUFFIX)]  # as the route's {model_id}
+        ):
+            body = await _whole_body(receive)
+            answer = await self._answer(scope, path[len(_PREFIX) : -len(_SUFFIX)], body)
+            if answer is not None:
+                await answer(scope, replay(b"", receive), send)
+                return
+            receive = replay(body, receive)
+        await self.app(scope, receive, send)
+
+    async def _answer(self, scope: Scope, model_id: str, body: bytes) -> Any:
+        """The response, or None to leave the request to the app."""
+        headers = dict(scope["headers"])
+        content_type = headers.get(b"content-type", b"").split(b";", 1)[0].strip().lower()
+        if content_type != b"application/json":
+            return None
+        scheme, token = get_authorization_scheme_param(
+            headers[b"authorization"].decode("latin-1") if b"authorization" in headers else None
+        )
+        try:
+            model_id = _IDENTIFIER.validate_python(model_id)
+            _INGESTER.authorize(self.api, token if scheme.lower() == "bearer" and token else None)
+            snapshot = SnapshotIn.model_validate(json.loads(body))
+        except (ValueError, ValidationError, ApiProblem):  # json's errors are ValueErrors
+            return None
+        try:
+            return await record_one(self.api.grace, model_id, snapshot)
+        except GraceError as exc:
+            return grace_error_response(exc)
+
+
+async def _whole_body(receive: Receive) -> bytes:
+    """The body (BodyGuard, outside this, has read it whole and within its limits)."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
