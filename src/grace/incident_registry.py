@@ -19,6 +19,7 @@ from grace.domain.events import Event, EventType
 from grace.domain.records import Incident, IncidentStatus, TimelineEntry
 from grace.domain.severity import Severity, parse_severity
 from grace.domain.validation import (
+    MAX_KIND_LENGTH,
     check_filter,
     check_identifier,
     check_json_object,
@@ -196,7 +197,7 @@ class IncidentRegistry:
         if not isinstance(message, str) or not message.strip():
             raise InvalidInput("message", "must be a non-empty string")
         check_optional_text("message", message)
-        check_identifier("kind", kind, 40)
+        check_identifier("kind", kind, MAX_KIND_LENGTH)
         payload = check_json_object("data", data)
 
         def write() -> tuple[TimelineEntry, Event]:

@@ -53,6 +53,8 @@ from grace.domain.triggers import (
 )
 from grace.domain.trust import INITIAL_TRUST
 from grace.domain.validation import (
+    MAX_NAME_LENGTH,
+    MAX_REASON_LENGTH,
     check_filter,
     check_identifier,
     check_json_object,
@@ -223,7 +225,7 @@ def _check_version_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in fields.items():
         if key == "name":
-            out[key] = check_optional_text(key, value, 200)
+            out[key] = check_optional_text(key, value, MAX_NAME_LENGTH)
         elif key in {"description", "artifact_uri"}:
             out[key] = check_optional_text(key, value)
         elif key == "owner":
@@ -1046,7 +1048,7 @@ class ModelRegistry:
         check_identifier("model_id", model_id)
         if not isinstance(reason, str) or not reason.strip():
             raise InvalidInput("reason", "must be a non-empty string")
-        check_optional_text("reason", reason, 1000)
+        check_optional_text("reason", reason, MAX_REASON_LENGTH)
         if target_version is not None:
             check_identifier("target_version", target_version)
         outcome = await asyncio.to_thread(

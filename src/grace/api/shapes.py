@@ -27,7 +27,15 @@ from typing_extensions import TypeAliasType
 
 from grace.domain.snapshots import MAX_LATENCY_MS, MAX_RPS
 from grace.domain.triggers import MAX_DRIFT
-from grace.domain.validation import MAX_ID_LENGTH, MAX_JSON_DEPTH, MAX_TEXT_LENGTH
+from grace.domain.validation import (
+    MAX_ID_LENGTH,
+    MAX_JSON_DEPTH,
+    MAX_KIND_LENGTH,
+    MAX_NAME_LENGTH,
+    MAX_REASON_LENGTH,
+    MAX_TAG_LENGTH,
+    MAX_TEXT_LENGTH,
+)
 
 __all__ = [
     "JSON_OBJECT_MARK",
@@ -56,14 +64,6 @@ __all__ = [
     "non_blank_text",
     "text",
 ]
-
-# Limits the core states as literals, with no constant to import (model_registry, incident_registry,
-# validation.check_tags, snapshots, triggers).  The schemathesis suite sends each boundary and one
-# past it, so a change on either side fails tests/api/test_schemathesis.py.
-MAX_NAME_LENGTH = 200  # a version's display name
-MAX_TAG_LENGTH = 100  # one tag
-MAX_KIND_LENGTH = 40  # an incident timeline entry's kind
-MAX_REASON_LENGTH = 1000  # a manual rollback's reason
 
 
 class Documented:

@@ -16,6 +16,10 @@ from grace.errors import InvalidInput
 __all__ = [
     "MAX_ID_LENGTH",
     "MAX_JSON_DEPTH",
+    "MAX_KIND_LENGTH",
+    "MAX_NAME_LENGTH",
+    "MAX_REASON_LENGTH",
+    "MAX_TAG_LENGTH",
     "check_filter",
     "check_identifier",
     "check_json_object",
@@ -28,6 +32,10 @@ __all__ = [
 ]
 
 MAX_ID_LENGTH = 200
+MAX_NAME_LENGTH = 200  # a version's display name
+MAX_TAG_LENGTH = 100  # one tag
+MAX_KIND_LENGTH = 40  # an incident timeline entry's kind
+MAX_REASON_LENGTH = 1000  # a manual rollback's reason
 MAX_TEXT_LENGTH = 10_000
 MAX_TAGS = 64
 #: How deeply the JSON documents Grace stores (metadata, incident context, notes' data) may nest:
@@ -127,7 +135,7 @@ def check_tags(field: str, value: object) -> tuple[str, ...]:
         raise InvalidInput(field, "must be a list of strings")
     tags: list[str] = []
     for item in value:
-        tag = check_identifier(field, item, max_length=100)
+        tag = check_identifier(field, item, max_length=MAX_TAG_LENGTH)
         if tag not in tags:
             tags.append(tag)
     if len(tags) > MAX_TAGS:
