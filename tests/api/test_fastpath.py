@@ -84,6 +84,13 @@ def _cases(clock: FakeClock) -> list[tuple[str, str, str | None, str | bytes]]:
         ("ingest", "fraud", None, healthy),
         ("ingest", "fraud", JSON, healthy[:-3]),
         ("ingest", "fraud", JSON, b""),
+        ("ingest", "fraud", JSON, '{"version":' + "[" * 100_000 + "]" * 100_000 + "}"),
+        (
+            "ingest",
+            "fraud",
+            JSON,
+            '{"version":"1.0","x":' + '{"a":' * 100_000 + "1" + "}" * 100_000 + "}",
+        ),
         ("ingest", "fraud", JSON, json.dumps(snapshot_body("1.0", error_rate=2))),
         ("ingest", "fraud", JSON, json.dumps(snapshot_body("1.0", latency_p50_ms=900.0))),
         ("ingest", "fraud", JSON, json.dumps({**snapshot_body("1.0"), "model_id": "other"})),

@@ -76,7 +76,9 @@ class SnapshotFastPath:
             model_id = _IDENTIFIER.validate_python(model_id)
             _INGESTER.authorize(self.api, token if scheme.lower() == "bearer" and token else None)
             snapshot = SnapshotIn.model_validate(json.loads(body))
-        except (ValueError, ValidationError, ApiProblem):  # json's errors are ValueErrors
+        # json's errors are ValueErrors; a document nested deeper than Python recurses is a
+        # RecursionError, which the app answers as any unparseable body.
+        except (ValueError, RecursionError, ValidationError, ApiProblem):
             return None
         try:
             return await record_one(self.api.grace, model_id, snapshot)
