@@ -84,6 +84,12 @@ def _cases(clock: FakeClock) -> list[tuple[str, str, str | None, str | bytes]]:
         ("ingest", "fraud", None, healthy),
         ("ingest", "fraud", JSON, healthy[:-3]),
         ("ingest", "fraud", JSON, b""),
+        ("ingest", "fraud", JSON, healthy.replace("0.01", "NaN", 1)),
+        ("ingest", "fraud", JSON, healthy.replace("0.01", "1e400", 1)),
+        ("ingest", "fraud", JSON, healthy.replace("0.01", "true", 1)),
+        ("ingest", "fraud", JSON, healthy[:-1] + ', "version": "2.0"}'),  # a repeated key
+        ("ingest", "fraud", JSON, healthy.encode() + b"\xff"),
+        ("ingest", "fraud", JSON, healthy.encode("utf-16")),
         ("ingest", "fraud", JSON, '{"version":' + "[" * 100_000 + "]" * 100_000 + "}"),
         (
             "ingest",
