@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from grace.adapters.store import Store, StoreSession
 from grace.clock import Clock
-from grace.domain.events import Event, EventType
+from grace.domain.events import REGISTRY_SOURCE, Event, EventType
 from grace.domain.governance import failed_gates
 from grace.domain.history import needs_requalification, previous_stable_version
 from grace.domain.records import ChangeCause, ModelEntry
@@ -30,7 +30,7 @@ from grace.errors import (
 
 __all__ = ["Deployments", "RollbackOutcome", "StageOutcome"]
 
-SOURCE = "model_registry"
+SOURCE = REGISTRY_SOURCE
 _PROD = DeploymentStage.PRODUCTION
 _LATCHED = "it was rolled back and has not been re-qualified (development, staging or canary)"
 

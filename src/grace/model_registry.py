@@ -361,9 +361,13 @@ class ModelRegistry:
             else:
                 await self._bus.publish(event)
 
+    def _listened(self) -> bool:
+        """Whether anyone hears announced events (the monitoring callback or a subscriber)."""
+        return self._monitoring_callback is not None or bool(self._bus.subscriber_count)
+
     def _announce_soon(self, events: Sequence[Event]) -> None:
         """Announce from a plain method: queued on the running loop if there is one, else now."""
-        if not events or (self._monitoring_callback is None and not self._bus.subscriber_count):
+        if not events or not self._listened():
             return
         try:
             loop = asyncio.get_running_loop()
@@ -638,7 +642,7 @@ class ModelRegistry:
             evaluation = evaluate_triggers(
                 recorded.stats, settings.thresholds, recorded.target.expected_latency_p95_ms
             )
-        if self._monitoring_callback is not None or self._bus.subscriber_count:
+        if self._listened():
             await self._announce([recorded.event])
         if evaluation is None:
             return SnapshotResult(

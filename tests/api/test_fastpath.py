@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from starlette.types import Message, Receive, Scope, Send
 
 from grace.api.app import create_app
+from grace.api.asgi import WHOLE_BODY
 from grace.api.deps import ApiContext
 from grace.api.fastpath import SnapshotFastPath
 from grace.bootstrap import Grace, build
@@ -158,6 +159,7 @@ async def _through(
         "method": "POST",
         "path": route,
         "headers": [(b"content-type", content_type)],
+        WHOLE_BODY: body,  # as BodyGuard, outside the fast path, leaves it
     }
     sent: list[Message] = []
 

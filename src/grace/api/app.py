@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from grace import __version__
 from grace.api import openapi, problems, protocol
-from grace.api.asgi import replay
+from grace.api.asgi import WHOLE_BODY, replay
 from grace.api.deps import ApiContext
 from grace.api.fastpath import SnapshotFastPath
 from grace.api.routes import events, incidents, models, monitoring, playbooks, service, tokens
@@ -72,7 +72,7 @@ class BodyGuard:
             await self._refuse(413, "Payload too large", self._too_large(), scope, receive, send)
             return
         if declared in (None, b"0") and b"transfer-encoding" not in headers:
-            await self.app(scope, receive, send)  # no body to wait for
+            await self.app({**scope, WHOLE_BODY: b""}, receive, send)  # no body to wait for
             return
         try:
             async with asyncio.timeout(self.timeout):
@@ -84,7 +84,7 @@ class BodyGuard:
         if body is None:
             await self._refuse(413, "Payload too large", self._too_large(), scope, receive, send)
             return
-        await self.app(scope, replay(body, receive), send)
+        await self.app({**scope, WHOLE_BODY: body}, replay(body, receive), send)
 
     async def _read(self, receive: Receive) -> bytes | None:
         """The whole body, or None once it passes the limit."""

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from starlette.types import Message, Receive
 
-__all__ = ["replay"]
+__all__ = ["WHOLE_BODY", "replay"]
+
+#: The scope key under which BodyGuard leaves the request body it has read whole (b"" for a
+#: request without one), so that middleware inside it need not read it again.
+WHOLE_BODY = "grace.whole_body"
 
 
 def replay(body: bytes, receive: Receive) -> Receive:

@@ -4,8 +4,8 @@ the request is unusual.
 ``POST /api/model-registry/models/{model_id}/performance`` is the one route a fleet calls
 thousands of times a second, and resolving its route and dependencies costs FastAPI more
 than Grace's whole snapshot path.  :class:`SnapshotFastPath` sits in the middleware stack
-inside :class:`~grace.api.app.BodyGuard` (so the body is already whole and within its
-limits) and answers such a request itself, with the route's own pieces: the path's
+inside :class:`~grace.api.app.BodyGuard`, which leaves it the body whole and within its
+limits (``WHOLE_BODY``), and answers such a request itself, with the route's own pieces: the path's
 ``Identifier`` type, the ``SnapshotIn`` model validating the parsed JSON as FastAPI would,
 the route's ``Authorizer``, :func:`~grace.api.routes.monitoring.record_one` for the work and
 the one error mapping for a refusal by the core.
@@ -24,7 +24,7 @@ from fastapi.security.utils import get_authorization_scheme_param
 from pydantic import TypeAdapter, ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from grace.api.asgi import replay
+from grace.api.asgi import WHOLE_BODY
 from grace.api.deps import ApiContext, require
 from grace.api.problems import ApiProblem, grace_error_response
 from grace.api.routes.monitoring import record_one
@@ -48,19 +48,19 @@ class SnapshotFastPath:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
+        model_id = path[len(_PREFIX) : -len(_SUFFIX)]
+        body = scope.get(WHOLE_BODY)
         if (
-            scope["type"] == "http"
+            isinstance(body, bytes)
             and scope["method"] == "POST"
             and path.startswith(_PREFIX)
             and path.endswith(_SUFFIX)
-            and "/" not in path[len(_PREFIX) : -len(_SUFFIX)]  # as the route's {model_id}
+            and "/" not in model_id  # as the route's {model_id}
         ):
-            body = await _whole_body(receive)
-            answer = await self._answer(scope, path[len(_PREFIX) : -len(_SUFFIX)], body)
+            answer = await self._answer(scope, model_id, body)
             if answer is not None:
-                await answer(scope, replay(b"", receive), send)
+                await answer(scope, receive, send)
                 return
-            receive = replay(body, receive)
         await self.app(scope, receive, send)
 
     async def _answer(self, scope: Scope, model_id: str, body: bytes) -> Any:
@@ -84,16 +84,3 @@ class SnapshotFastPath:
             return await record_one(self.api.grace, model_id, snapshot)
         except GraceError as exc:
             return grace_error_response(exc)
-
-
-async def _whole_body(receive: Receive) -> bytes:
-    """The body (BodyGuard, outside this, has read it whole and within its limits)."""
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)

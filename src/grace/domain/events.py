@@ -11,7 +11,11 @@ from typing import Any
 
 from grace.domain.timeutil import ensure_utc, isoformat
 
-__all__ = ["Event", "EventType", "new_event_id"]
+__all__ = ["REGISTRY_SOURCE", "Event", "EventType", "new_event_id"]
+
+
+# The source of the model registry's events, snapshots' included.
+REGISTRY_SOURCE = "model_registry"
 
 
 class EventType:

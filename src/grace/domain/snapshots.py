@@ -6,14 +6,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from grace.domain.events import Event, EventType
+from grace.domain.events import REGISTRY_SOURCE, Event, EventType
 from grace.domain.timeutil import ensure_utc, isoformat
 from grace.domain.validation import check_identifier, check_number, check_rate
 from grace.errors import InvalidInput
 
 __all__ = [
     "MAX_WINDOW_MINUTES",
-    "SNAPSHOT_SOURCE",
     "ModelPerformanceSnapshot",
     "WindowStats",
     "check_window_minutes",
@@ -22,7 +21,6 @@ __all__ = [
 MAX_WINDOW_MINUTES = 7 * 24 * 60
 MAX_LATENCY_MS = 86_400_000.0  # a day; anything above is a unit mistake
 MAX_RPS = 1e9
-SNAPSHOT_SOURCE = "model_registry"  # the source of every snapshot's monitoring event
 
 
 def _now() -> datetime:
@@ -120,7 +118,7 @@ class ModelPerformanceSnapshot:
         row alone and rebuild the event from it."""
         return Event(
             EventType.PERFORMANCE_SNAPSHOT,
-            SNAPSHOT_SOURCE,
+            REGISTRY_SOURCE,
             {"resource_id": self.model_id, **self.event_data()},
             recorded_at,
             event_id,

@@ -255,10 +255,7 @@ class SnapshotPath:
                 lookup.params({"model_id": snapshot.model_id, "version": snapshot.version}),
             )
             row = cursor.fetchone()
-            if row is not None and seq is None:
-                *row, last_event, last_snapshot = row
-                seq = max(last_event or 0, last_snapshot or 0)
-            if row is None or seq is None:
+            if row is None:
                 cursor.execute(self._model.sql, self._model.params({"model_id": snapshot.model_id}))
                 found = cursor.fetchone() is not None
                 out.append(
@@ -267,6 +264,9 @@ class SnapshotPath:
                     else ModelNotFound(snapshot.model_id)
                 )
                 continue
+            if seq is None:
+                *row, last_event, last_snapshot = row
+                seq = max(last_event or 0, last_snapshot or 0)
             version_pk, stage, expected_p95, auto_remediate, *overrides = row
             target = SnapshotTarget(
                 DeploymentStage(stage), expected_p95, settings_of(auto_remediate, overrides)
