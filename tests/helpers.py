@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from grace.domain.events import Event, EventType
 from grace.domain.snapshots import ModelPerformanceSnapshot
 from grace.domain.stages import DeploymentStage
 from grace.model_registry import ModelRegistry
+
+if TYPE_CHECKING:
+    from grace.bootstrap import Grace
 
 HEALTHY: dict[str, Any] = {
     "latency_p50_ms": 100.0,
@@ -60,3 +69,63 @@ def register(
     )
     if production:
         registry.update_deployment_status(model_id, DeploymentStage.PRODUCTION, version)
+
+
+def hold_write_lock(grace: Grace, seconds: float) -> tuple[threading.Thread, threading.Event]:
+    """A thread that holds the database's write lock (SQLite) or the event log's (PostgreSQL)
+    for ``seconds``; the event is set once it holds it."""
+    holding = threading.Event()
+
+    def hold() -> None:
+        with grace.store.write() as s:
+            s.ensure_model("lock-holder", grace.clock.now())
+            # Any event takes PostgreSQL's event-log lock, which the snapshot path needs too.
+            s.append_event(
+                Event.of(EventType.MODEL_UPDATED, "test", "lock-holder", {}, grace.clock.now())
+            )
+            holding.set()
+            time.sleep(seconds)
+
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    assert holding.wait(5)
+    return thread, holding
+
+
+def behind_a_held_lock(
+    grace: Grace, seconds: float, call: Callable[[], Awaitable[object]]
+) -> Stall:
+    """With another thread holding the write lock for ``seconds``, await ``call()`` on a
+    fresh event loop beside a ticker that sleeps 10 ms at a time."""
+    gaps: list[float] = []
+
+    async def tick(stop: asyncio.Event) -> None:
+        last = time.monotonic()
+        while not stop.is_set():
+            await asyncio.sleep(0.01)
+            now = time.monotonic()
+            gaps.append(now - last)
+            last = now
+
+    async def main() -> float:
+        stop = asyncio.Event()
+        ticking = asyncio.create_task(tick(stop))
+        holder, _ = hold_write_lock(grace, seconds)
+        started = time.monotonic()
+        await call()
+        waited = time.monotonic() - started
+        stop.set()
+        await ticking
+        holder.join()
+        return waited
+
+    waited = asyncio.run(main())
+    return Stall(waited, max(gaps))
+
+
+@dataclass(frozen=True)
+class Stall:
+    #: How long the call took ...
+    waited: float
+    #: ... and the longest the loop went without running the ticker meanwhile.
+    longest_gap: float

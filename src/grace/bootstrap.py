@@ -22,6 +22,7 @@ from grace.deployments import Deployments
 from grace.incident_registry import IncidentRegistry
 from grace.model_registry import ModelRegistry
 from grace.playbooks import model_rollback_playbook
+from grace.runner import Runner
 from grace.self_healing import SelfHealingEngine
 from grace.settings import Settings, load_settings
 from grace.tokens import TokenService
@@ -43,6 +44,8 @@ class Grace:
     registry: ModelRegistry
     tokens: TokenService
     events: EventLog
+    #: The one way async code runs blocking database work (grace.runner).
+    run: Runner
     _closed: bool = field(default=False, repr=False)
 
     def close(self) -> None:
@@ -109,6 +112,7 @@ def build(
         registry,
         tokens,
         EventLog(store),
+        Runner(store),
     )
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import threading
+import time
 
 import pytest
 
-from grace.adapters.store import Store
+from grace.adapters.store import Store, StoreBusy
 from grace.domain.events import Event
 from grace.domain.stages import DeploymentStage
 from grace.errors import ConcurrentChange, ModelNotFound, StorageError
@@ -14,6 +16,7 @@ from tests.contract.support import (
     T0,
     Background,
     at,
+    is_postgres,
     new_version,
     register,
 )
@@ -176,3 +179,88 @@ def test_lock_model_serialises_writers_until_the_transaction_ends(store: Store) 
         order.append("first ending")
     rival.join()
     assert order == ["first ending", "second locked"]
+
+
+# -- without_waiting() -----------------------------------------------------------------------------
+def test_without_waiting_the_first_write_is_busy_behind_a_held_lock_and_changes_nothing(
+    store: Store, database_url: str
+) -> None:
+    """SQLite: while another transaction holds the write lock, the first write of the block
+    raises StoreBusy at once (not after the 30 s busy timeout) and nothing of it persists;
+    reads in the block still answer.  PostgreSQL has no such promise: the block is plain."""
+    register(store, "fraud_detector_v3", "3.1.5")
+    if is_postgres(database_url):
+        assert not store.writes_without_waiting
+        with store.without_waiting(), store.write() as s:
+            s.ensure_model("churn", T0)
+        with store.read() as s:
+            s.get_settings("churn")
+        return
+    assert store.writes_without_waiting
+    with store.write() as holder:
+        holder.ensure_model("holder", T0)  # this transaction now holds the write lock
+        started = time.monotonic()
+        with store.without_waiting():
+            with store.read() as s:
+                assert s.get_version("fraud_detector_v3", "3.1.5").version == "3.1.5"
+            with pytest.raises(StoreBusy), store.write() as s:
+                s.ensure_model("churn", T0)
+        assert time.monotonic() - started < 5
+    with store.read() as s, pytest.raises(ModelNotFound):
+        s.get_settings("churn")
+    with store.without_waiting(), store.write() as s:  # the lock is free: it just writes
+        s.ensure_model("churn", T0)
+    with store.read() as s:
+        s.get_settings("churn")
+
+
+def test_without_waiting_only_the_first_write_of_the_block_refuses_to_wait(store: Store) -> None:
+    """Once a write of the block has begun, later ones wait for the lock as usual (they may
+    come after a commit, so refusing then could leave the call half done)."""
+    with store.without_waiting():
+        with store.write() as s:
+            s.ensure_model("first", T0)
+        release = threading.Event()
+
+        def hold() -> None:
+            with store.write() as s:
+                s.ensure_model("holder", T0)
+                release.wait(5)
+
+        holder = Background(hold)
+        timer = threading.Timer(0.3, release.set)
+        timer.start()
+        try:
+            with store.write() as s:  # waits for the holder instead of raising
+                s.ensure_model("second", T0)
+        finally:
+            release.set()
+            timer.cancel()
+        holder.join()
+    with store.read() as s:
+        for model_id in ("first", "holder", "second"):
+            s.get_settings(model_id)
+
+
+def test_without_waiting_belongs_to_its_own_thread(store: Store) -> None:
+    """The block covers the calling thread (or task) only: another thread's writes wait."""
+    release = threading.Event()
+
+    def hold() -> None:
+        with store.write() as s:
+            s.ensure_model("holder", T0)
+            release.wait(5)
+
+    with store.without_waiting():
+        holder = Background(hold)
+        waiter = Background(lambda: _ensure(store, "elsewhere"))
+        release.set()
+        holder.join()
+        waiter.join()
+    with store.read() as s:
+        s.get_settings("elsewhere")
+
+
+def _ensure(store: Store, model_id: str) -> None:
+    with store.write() as s:
+        s.ensure_model(model_id, T0)

@@ -47,6 +47,7 @@ def test_quick_http_benchmark_prints_and_writes_every_figure(
         assert re.search(rf"^{re.escape(label)}\s+\d+\.\d{{3}}\s", out, re.MULTILINE), label
         assert re.search(rf"^\s+SKIP\s+{re.escape(label)} >= {ratio:g}x MLflow", out, re.MULTILINE)
     assert re.search(r"client floor .*GET \d+\.\d+ ms, POST \d+\.\d+ ms", out)
+    assert re.search(r"bare FastAPI app .*key \d+\.\d+ ms, POST of one insert \d+\.\d+ ms", out)
     assert re.search(r"PASS\s+batch of 500 snapshots in one request < 1 s: best [\d.]+ s", out)
     assert re.search(r"PASS\s+5 concurrent clients posting snapshots: no errors: 0 errors", out)
     assert re.search(r"commit \S+; load average [\d.]+ [\d.]+ [\d.]+", out)
@@ -62,6 +63,10 @@ def test_quick_http_benchmark_prints_and_writes_every_figure(
         stats = grace["ops"][op]
         assert stats["count"] >= 15
         assert 0 < stats["median_ms"] <= stats["p95_ms"] <= stats["p99_ms"]
+    for method in ("get", "post"):
+        bare = doc["framework_floor"][method]
+        assert bare["count"] >= 15
+        assert 0 < bare["median_ms"] <= bare["p99_ms"]
     batch = doc["batch"]
     assert batch["stored"] == 500
     assert batch["checks"] == 5

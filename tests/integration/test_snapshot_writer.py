@@ -4,18 +4,16 @@ event loop never waiting on a lock."""
 from __future__ import annotations
 
 import asyncio
-import threading
-import time
 from collections.abc import Sequence
 from typing import Any
 
 from grace.adapters.store import RecordedSnapshot, SnapshotWrite, Store, WindowStart
 from grace.bootstrap import Grace
 from grace.clock import FakeClock
-from grace.domain.events import Event, EventType
+from grace.domain.events import EventType
 from grace.errors import GraceError, VersionNotFound
 from grace.snapshot_writer import PROBE_EVERY, SOLO_AFTER, SnapshotWriter
-from tests.helpers import register, snapshot
+from tests.helpers import behind_a_held_lock, hold_write_lock, register, snapshot
 
 MODEL = "fraud_detector_v3"
 
@@ -36,27 +34,6 @@ class CountingStore:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
-
-
-def hold_write_lock(grace: Grace, seconds: float) -> tuple[threading.Thread, threading.Event]:
-    """A thread that holds the database's write lock (SQLite) or the event log's (PostgreSQL)
-    for ``seconds``; the event is set once it holds it."""
-    holding = threading.Event()
-
-    def hold() -> None:
-        with grace.store.write() as s:
-            s.ensure_model("lock-holder", grace.clock.now())
-            # Any event takes PostgreSQL's event-log lock, which the snapshot path needs too.
-            s.append_event(
-                Event.of(EventType.MODEL_UPDATED, "test", "lock-holder", {}, grace.clock.now())
-            )
-            holding.set()
-            time.sleep(seconds)
-
-    thread = threading.Thread(target=hold, daemon=True)
-    thread.start()
-    assert holding.wait(5)
-    return thread, holding
 
 
 def writer_for(grace: Grace) -> tuple[SnapshotWriter, CountingStore]:
@@ -164,30 +141,9 @@ def test_the_event_loop_keeps_running_while_the_database_is_locked(grace: Grace)
     worker thread: a ticker on the loop never stalls for more than a fraction of that."""
     register(grace.registry, MODEL, "3.1.5", production=True)
     writer, _ = writer_for(grace)
-    gaps: list[float] = []
-
-    async def ticker(stop: asyncio.Event) -> None:
-        last = time.monotonic()
-        while not stop.is_set():
-            await asyncio.sleep(0.01)
-            now = time.monotonic()
-            gaps.append(now - last)
-            last = now
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        ticking = asyncio.create_task(ticker(stop))
-        thread, _ = hold_write_lock(grace, 1.0)
-        started = time.monotonic()
-        await writer.record(writes(grace, 1)[0])
-        waited = time.monotonic() - started
-        stop.set()
-        await ticking
-        thread.join()
-        assert waited > 0.5  # it did wait for the lock ...
-
-    asyncio.run(main())
-    assert max(gaps) < 0.25, max(gaps)  # ... but not on the loop
+    stall = behind_a_held_lock(grace, 1.0, lambda: writer.record(writes(grace, 1)[0]))
+    assert stall.waited > 0.5  # it did wait for the lock ...
+    assert stall.longest_gap < 0.25, stall  # ... but not on the loop
 
 
 def test_an_unknown_version_is_its_callers_error_alone(any_grace: Grace) -> None:

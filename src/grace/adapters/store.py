@@ -420,8 +420,14 @@ class Store(Protocol):
 
     @property
     def writes_without_waiting(self) -> bool:
-        """Whether ``record_snapshots(wait=False)`` can ever succeed (it cannot where every
-        write is a network round trip)."""
+        """Whether ``record_snapshots(wait=False)`` and ``without_waiting()`` can ever succeed
+        (they cannot where every write is a network round trip)."""
+
+    def without_waiting(self) -> AbstractContextManager[None]:
+        """Within the block (in this thread or task), the first write transaction to begin
+        never waits for a lock: where the lock is held, it raises :class:`StoreBusy` as it
+        begins, having changed nothing.  Reads, and later write transactions, behave as
+        usual.  Where ``writes_without_waiting`` is false it changes nothing."""
 
     def record_snapshots(
         self, writes: Sequence[SnapshotWrite], window_start: WindowStart, *, wait: bool = True

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, ParamSpec, TypeVar
+from typing import Annotated
 
 from fastapi import Depends, Path, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -18,6 +16,7 @@ from grace.clarity import EventBus
 from grace.domain.tokens import Scope, allows
 from grace.incident_registry import IncidentRegistry
 from grace.model_registry import ModelRegistry
+from grace.runner import Runner
 from grace.self_healing import SelfHealingEngine
 
 __all__ = [
@@ -51,21 +50,7 @@ RecordId = Annotated[int, Path(ge=1, le=MAX_ID, description="A record's id.", ex
 ModelId = Annotated[Identifier, Path(description="The model's id.", examples=["fraud_detector_v3"])]
 Version = Annotated[Identifier, Path(description="The version.", examples=["3.2.1"])]
 
-_P = ParamSpec("_P")
-_T = TypeVar("_T")
-
 _bearer = HTTPBearer(auto_error=False, description="An API token: `grc_<id>_<secret>`.")
-
-
-class Runner:
-    """Runs a plain (blocking) core call from a route in a worker thread, on every database,
-    so that no request's database work holds up the event loop for the others."""
-
-    async def __call__(self, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
-        return await asyncio.to_thread(fn, *args, **kwargs)
-
-
-_RUNNER = Runner()
 
 
 @dataclass
@@ -87,7 +72,7 @@ class ApiContext:
 
     @property
     def run(self) -> Runner:
-        return _RUNNER
+        return self.grace.run
 
     def is_open(self) -> bool:
         """Whether an anonymous request may go through now (once guarded, always guarded)."""

@@ -7,6 +7,7 @@ deadlocking when both try to upgrade a read lock.  PostgreSQL uses psycopg 3.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -16,12 +17,22 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import StaticPool
 
+from grace.adapters.store import StoreBusy
 from grace.errors import InvalidInput, StorageError
 
-__all__ = ["WRITE_OPTION", "make_engine", "normalise_url", "storage_error", "translated"]
+__all__ = [
+    "NO_WAIT_OPTION",
+    "WRITE_OPTION",
+    "make_engine",
+    "normalise_url",
+    "storage_error",
+    "translated",
+]
 
-# Execution option that marks a connection's transaction as a write.
+# Execution option that marks a connection's transaction as a write ...
 WRITE_OPTION = "grace_write"
+# ... and one whose BEGIN must not wait for the database lock (SQLite): StoreBusy instead.
+NO_WAIT_OPTION = "grace_no_wait"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
@@ -105,7 +116,25 @@ def _sqlite_engine(url: URL, *, echo: bool) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        write = connection.get_execution_options().get(WRITE_OPTION, False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        options = connection.get_execution_options()
+        if not options.get(WRITE_OPTION, False):
+            connection.exec_driver_sql("BEGIN")
+        elif options.get(NO_WAIT_OPTION, False):
+            _begin_without_waiting(connection.connection.driver_connection)
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def _begin_without_waiting(dbapi_connection: sqlite3.Connection) -> None:
+    """``BEGIN IMMEDIATE`` if the write lock is free now; StoreBusy (nothing begun) if not."""
+    dbapi_connection.execute("PRAGMA busy_timeout=0")
+    try:
+        dbapi_connection.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise StoreBusy("another writer holds the database lock") from exc
+        raise storage_error(exc) from exc
+    finally:
+        dbapi_connection.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextvars import ContextVar
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -32,7 +33,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from grace.adapters.sqlstore.engine import WRITE_OPTION, storage_error
+from grace.adapters.sqlstore.engine import NO_WAIT_OPTION, WRITE_OPTION, storage_error
 from grace.adapters.sqlstore.hotpath import (
     EVENT_LOG_LOCK,
     Q_LOG_HEAD,
@@ -361,6 +362,18 @@ def _snapshot_event(row: AnyRow) -> Event:
     return snapshot.monitoring_event(r["recorded_at"], r["event_id"], r["id"])
 
 
+class _NoWaitScope:
+    """An open ``without_waiting()`` block: has its first write transaction begun yet?"""
+
+    __slots__ = ("begun",)
+
+    def __init__(self) -> None:
+        self.begun = False
+
+
+_NO_WAIT: ContextVar[_NoWaitScope | None] = ContextVar("grace_store_no_wait", default=None)
+
+
 class SqlStore:
     """A :class:`~grace.adapters.store.Store` over one SQLAlchemy engine."""
 
@@ -368,13 +381,31 @@ class SqlStore:
         self.engine = engine
         self._snapshots = SnapshotPath(engine)
         self._reads = ReadPath(engine)
+        self._sqlite = engine.dialect.name == "sqlite"
+
+    @contextmanager
+    def without_waiting(self) -> Iterator[None]:
+        token = _NO_WAIT.set(_NoWaitScope() if self._sqlite else None)
+        try:
+            yield
+        finally:
+            _NO_WAIT.reset(token)
+
+    def _first_write_without_waiting(self) -> bool:
+        scope = _NO_WAIT.get()
+        if scope is None or scope.begun:
+            return False
+        scope.begun = True
+        return True
 
     @contextmanager
     def _session(self, *, write: bool) -> Iterator[SqlSession]:
         try:
             with self.engine.connect() as conn:
                 if write:
-                    conn.execution_options(**{WRITE_OPTION: True})
+                    conn.execution_options(
+                        **{WRITE_OPTION: True, NO_WAIT_OPTION: self._first_write_without_waiting()}
+                    )
                     with conn.begin():
                         yield SqlSession(conn)
                 else:

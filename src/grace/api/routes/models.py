@@ -59,7 +59,7 @@ async def register_model(
 ) -> JSONReply:
     """Register a model version (409 if that version exists)."""
     fields = body.model_dump(exclude={"model_id", "version"})
-    entry = await run(
+    entry = await run.small(
         registry.register_model, body.model_id, body.version, actor=caller.name, **fields
     )
     return reply(entry.to_dict(), status_code=201)
@@ -99,7 +99,7 @@ async def list_models(
 @router.get("/models/{model_id}", response_model=ModelOut)
 async def get_model(model_id: ModelId, registry: RegistryDep, _: Reader, run: Run) -> JSONReply:
     """The latest registered version of the model."""
-    return reply((await run(registry.get_model, model_id)).to_dict())
+    return reply((await run.small(registry.get_model, model_id)).to_dict())
 
 
 @router.get(
@@ -111,7 +111,7 @@ async def get_production_version(
     model_id: ModelId, registry: RegistryDep, _: Reader, run: Run
 ) -> JSONReply:
     """The version in production now (404 when the model has none)."""
-    entry = await run(registry.get_production_version, model_id)
+    entry = await run.small(registry.get_production_version, model_id)
     if entry is None:
         raise NoProductionVersion(model_id)
     return reply(entry.to_dict())
@@ -121,7 +121,7 @@ async def get_production_version(
 async def get_version(
     model_id: ModelId, version: Version, registry: RegistryDep, _: Reader, run: Run
 ) -> JSONReply:
-    return reply((await run(registry.get_model, model_id, version)).to_dict())
+    return reply((await run.small(registry.get_model, model_id, version)).to_dict())
 
 
 @router.patch("/models/{model_id}/versions/{version}", response_model=ModelOut)
@@ -137,7 +137,7 @@ async def update_version(
     changes = body.model_dump(exclude_unset=True)
     return reply(
         (
-            await run(registry.update_model, model_id, version, actor=caller.name, **changes)
+            await run.small(registry.update_model, model_id, version, actor=caller.name, **changes)
         ).to_dict()
     )
 
@@ -152,7 +152,7 @@ async def change_stage(
     run: Run,
 ) -> JSONReply:
     """Move a version to another stage; promotion passes the governance gates (409 lists them)."""
-    entry = await run(
+    entry = await run.small(
         registry.update_deployment_status,
         model_id,
         body.stage,
@@ -169,7 +169,7 @@ async def change_stage_of_latest(
     model_id: ModelId, body: StageChangeIn, registry: RegistryDep, caller: Writer, run: Run
 ) -> JSONReply:
     """Move the latest registered version to another stage (as update_deployment_status does)."""
-    entry = await run(
+    entry = await run.small(
         registry.update_deployment_status,
         model_id,
         body.stage,
@@ -189,7 +189,7 @@ async def stage_history(model_id: ModelId, registry: RegistryDep, _: Reader, run
 @router.get("/models/{model_id}/settings", response_model=SettingsOut)
 async def get_settings(model_id: ModelId, registry: RegistryDep, _: Reader, run: Run) -> JSONReply:
     """Auto-remediation, window and trigger thresholds in effect for the model."""
-    return reply((await run(registry.get_model_settings, model_id)).to_dict())
+    return reply((await run.small(registry.get_model_settings, model_id)).to_dict())
 
 
 @router.patch("/models/{model_id}/settings", response_model=SettingsOut)
@@ -197,7 +197,7 @@ async def configure_model(
     model_id: ModelId, body: SettingsIn, registry: RegistryDep, _: Writer, run: Run
 ) -> JSONReply:
     """Change auto-remediation, the window or thresholds; `reset` returns them to the default."""
-    settings = await run(
+    settings = await run.small(
         registry.configure_model,
         model_id,
         auto_remediate=body.auto_remediate,

@@ -57,4 +57,4 @@ async def get_execution(
     execution_id: RecordId, engine: EngineDep, _: Reader, run: Run
 ) -> JSONReply:
     """One run with its steps, their status and timing."""
-    return reply((await run(engine.get_execution, execution_id)).to_dict())
+    return reply((await run.small(engine.get_execution, execution_id)).to_dict())

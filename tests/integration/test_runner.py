@@ -1,0 +1,64 @@
+"""The Runner: blocking database work from async code, in a worker thread or, for small calls
+on SQLite with the lock free, right on the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+from grace.bootstrap import Grace
+from tests.helpers import behind_a_held_lock, register
+
+MODEL = "fraud_detector_v3"
+
+
+def _register_from(grace: Grace, version: str, threads: list[int]) -> str:
+    threads.append(threading.get_ident())
+    register(grace.registry, MODEL, version)
+    return version
+
+
+def test_a_call_runs_in_a_worker_thread(any_grace: Grace) -> None:
+    threads: list[int] = []
+
+    async def main() -> None:
+        assert await any_grace.run(_register_from, any_grace, "1.0", threads) == "1.0"
+
+    asyncio.run(main())
+    assert threads != [threading.get_ident()]
+    assert any_grace.registry.get_model(MODEL, "1.0").version == "1.0"
+
+
+def test_a_small_call_runs_on_the_loop_where_the_store_can_write_without_waiting(
+    any_grace: Grace,
+) -> None:
+    """SQLite with the lock free: on the calling thread (the loop's); PostgreSQL: in a worker
+    thread, since every statement there is a network round trip."""
+    threads: list[int] = []
+
+    async def main() -> None:
+        assert await any_grace.run.small(_register_from, any_grace, "1.0", threads) == "1.0"
+
+    asyncio.run(main())
+    on_loop = threads == [threading.get_ident()]
+    assert on_loop is any_grace.store.writes_without_waiting
+    assert any_grace.registry.get_model(MODEL, "1.0").version == "1.0"
+
+
+def test_behind_a_held_lock_a_small_call_moves_to_a_thread_runs_once_and_the_loop_runs_on(
+    any_grace: Grace,
+) -> None:
+    """The call's first write finds the lock held: it is refused before changing anything and
+    runs again in a worker thread, which waits for the lock; meanwhile a ticker on the loop
+    never stalls."""
+    threads: list[int] = []
+    stall = behind_a_held_lock(
+        any_grace, 0.8, lambda: any_grace.run.small(_register_from, any_grace, "1.0", threads)
+    )
+    if any_grace.store.writes_without_waiting:
+        assert stall.waited > 0.4  # it did wait for the holder ...
+        assert len(threads) == 2  # tried on the loop, refused, then run in a thread
+        assert threads[0] == threading.get_ident() != threads[1]
+    assert stall.longest_gap < 0.25, stall  # ... but not on the loop
+    history = any_grace.registry.get_stage_history(MODEL)
+    assert [(c.version, c.reason) for c in history] == [("1.0", "registered")]
