@@ -3,8 +3,9 @@ validates the guide's snapshot body and inserts it as one SQLite row, committed 
 synchronous NORMAL, as Grace runs SQLite) before it answers 201.
 
 No registry, no event, no trigger check, no auth: what the framework, the server and one
-durable SQLite insert cost.  Run as ``python -m uvicorn benchmarks.bare_app:app`` with
-``BARE_DB`` naming the database file.
+durable SQLite insert cost.  ``bench_http.py`` also times its ``GET /rows/latest`` (one row
+read by primary key) as the floor of a one-row read.  Run as
+``python -m uvicorn benchmarks.bare_app:app`` with ``BARE_DB`` naming the database file.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ INSERT = (
     "latency_p99_ms, requests_per_second, error_rate, ood_rate, input_drift_score, accuracy) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+
+READ = "SELECT * FROM snapshots WHERE id = (SELECT max(id) FROM snapshots)"
 
 
 class Snapshot(BaseModel):
@@ -57,6 +60,15 @@ _db: list[sqlite3.Connection] = []
 @app.get("/healthz")
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
+
+
+@app.get("/rows/latest")
+async def latest() -> dict[str, object]:
+    """The newest row, read by primary key: bench_http.py's floor for a one-row read."""
+    if not _db:
+        _db.append(_connect())
+    row = _db[0].execute(READ).fetchone()
+    return {"row": list(row) if row else None}
 
 
 @app.post("/api/model-registry/models/{model_id}/performance", status_code=201)

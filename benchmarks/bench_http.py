@@ -45,6 +45,10 @@ which shows what HTTP, the ASGI server and this client cost on their own.  Befor
 same client is timed against a trivial HTTP server (no framework, one fixed answer): that
 floor is what the client and the loopback cost, and MLflow's median over it is the highest
 ratio any server could reach with this client on this machine (the "ceiling" column).
+Then the same client times the bare FastAPI app of ``benchmarks/bare_app.py`` on uvicorn
+(a POST that validates the snapshot body and commits one SQLite row; a GET that reads one row
+by primary key): MLflow's median over that (the "bare" column) is the ratio of an app built
+on the same framework that does one statement per request and nothing else.
 
 Each iteration of the workload, per server: create model ``m``, create version 2 of ``m``,
 set it production, get the production version, record one snapshot, then (extras) read the
@@ -53,8 +57,11 @@ server is warmed up first with ``--warmup`` requests of that workload (MLflow's 
 several-fold over its first few hundred requests, mostly while the job-runner processes it
 starts beside the server import MLflow); the warm-up rates are reported per block.
 Only then are ``--requests`` iterations measured, each request timed on its own (client send
-to response read).  The ratio is MLflow's median over Grace's median; the targets are >= 10x
-for the snapshot and >= 6x for every other operation.
+to response read), with both servers running: they take turns in three rounds of a third of
+the iterations each, so that the machine's drift hits both alike (the one not being driven is
+paused with SIGSTOP, so that its background processes take no CPU meanwhile); the two floors
+below take their turns in the same rounds.  The ratio is MLflow's median over Grace's median;
+the targets are >= 10x for the snapshot and >= 6x for every other operation.
 
 Grace only: one batch of ``--batch-size`` snapshots (with ``model_id``) for the production
 versions of ``--batch-models`` models, in one ``POST /api/model-registry/performance/batch``,
@@ -62,9 +69,8 @@ timed end to end ``--batch-repeats`` times (target < 1 s); then ``--concurrency`
 (asyncio, one ``httpx.AsyncClient`` and connection each) posting snapshots for their own
 production model in a loop for ``--seconds`` (target: no errors; throughput and p50/p99).
 
-The servers run one at a time (Grace, then MLflow), each in its own process group under a
-temporary directory; every process is stopped and the directory removed at the end, also on
-Ctrl-C, SIGTERM or an error.
+Each server runs in its own process group under a temporary directory; every process is
+stopped and the directory removed at the end, also on Ctrl-C, SIGTERM or an error.
 """
 
 from __future__ import annotations
@@ -98,6 +104,8 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MLFLOW_VENV = ROOT / "benchmarks" / ".mlflow-venv"
 MLFLOW_REQUIREMENT = "mlflow>=3,<4"
 GRACE_API = "/api/model-registry"
+# The bare FastAPI app's read: one row by primary key (benchmarks/bare_app.py).
+BARE_READ = "/rows/latest"
 MLFLOW_API = "/api/2.0/mlflow"
 
 # -- targets (from the issue) ----------------------------------------------------------------
@@ -442,11 +450,26 @@ class Server:
         listeners = listening_pids(self.port) if Path("/proc").is_dir() else []
         return listeners[0] if len(listeners) == 1 else self.pid
 
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """The whole group stopped (SIGSTOP) for the block, so that none of its processes,
+        background ones included, takes the CPU from a server being measured."""
+        if self.process is None:
+            yield
+            return
+        pgid = self.process.pid
+        self._signal_group(pgid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            self._signal_group(pgid, signal.SIGCONT)
+
     def stop(self) -> None:
         """SIGTERM to the whole group, SIGKILL to what is left after 15 s; then reap."""
         process, self.process = self.process, None
         if process is not None:
             pgid = process.pid
+            self._signal_group(pgid, signal.SIGCONT)  # a paused group cannot act on SIGTERM
             self._signal_group(pgid, signal.SIGTERM)
             if not self._wait_group(process, pgid, 15.0):
                 say(f"  {self.name} did not stop on SIGTERM; killing its process group")
@@ -708,9 +731,6 @@ class MlflowWorkload:
         timed(self.client, "liveness", samples, "GET", "/health")
 
 
-Workload = GraceWorkload | MlflowWorkload
-
-
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -725,8 +745,30 @@ def block_rates(samples: Sequence[Sample], block: int) -> list[float]:
     return rates
 
 
-def drive(workload: Workload, plan: Plan, version: str, server: Server) -> ServerResult:
-    """Warm the server up with the workload, then measure it."""
+# The servers take turns in this many rounds of the measured iterations, so that the
+# machine's drift (these machines are shared: the same code measures several times slower
+# from one minute to the next) hits all of them alike.
+ROUNDS = 3
+
+
+@dataclass
+class _Driven:
+    """One server being driven: its warm-up, then what its rounds measured so far."""
+
+    workload: Workload
+    version: str
+    server: Server
+    warm: list[Sample]
+    warm_seconds: float
+    samples: list[Sample] = field(default_factory=list)
+    iterations: int = 0
+    seconds: float = 0.0
+    client_cpu: float = 0.0
+    server_cpu: float | None = 0.0
+
+
+def _warm_up(workload: Workload, plan: Plan, version: str, server: Server) -> _Driven:
+    say(f"\n{workload.name}: warm-up")
     workload.setup()
     warm: list[Sample] = []
     started = time.perf_counter()
@@ -734,64 +776,106 @@ def drive(workload: Workload, plan: Plan, version: str, server: Server) -> Serve
     while len(warm) < plan.warmup:
         workload.iteration("warm", i, warm)
         i += 1
-    warm_seconds = time.perf_counter() - started
+    driven = _Driven(workload, version, server, warm, time.perf_counter() - started)
     block = max(10, min(100, len(warm) // 10))
-    rates = block_rates(warm, block)
     say(
-        f"  warm-up: {len(warm):,} requests in {warm_seconds:.1f} s; req/s per block of {block}: "
-        + ", ".join(f"{r:,.0f}" for r in rates)
+        f"  {len(warm):,} requests in {driven.warm_seconds:.1f} s; req/s per block of {block}: "
+        + ", ".join(f"{r:,.0f}" for r in block_rates(warm, block))
     )
-    samples: list[Sample] = []
-    serving = server.serving_pid()
-    server_cpu = cpu_seconds(serving)
-    client_cpu = time.process_time()
+    return driven
+
+
+def _measure_round(driven: _Driven, count: int) -> None:
+    serving = driven.server.serving_pid()
+    server_before = cpu_seconds(serving)
+    client_before = time.process_time()
     started = time.perf_counter()
-    for i in range(plan.requests):
-        workload.iteration("m", i, samples)
-    measured_seconds = time.perf_counter() - started
-    client_cpu = time.process_time() - client_cpu
+    for _ in range(count):
+        driven.workload.iteration("m", driven.iterations, driven.samples)
+        driven.iterations += 1
+    driven.seconds += time.perf_counter() - started
+    driven.client_cpu += time.process_time() - client_before
     server_after = cpu_seconds(serving)
+    if driven.server_cpu is None or server_before is None or server_after is None:
+        driven.server_cpu = None
+    else:
+        driven.server_cpu += server_after - server_before
+
+
+def _result(driven: _Driven) -> ServerResult:
+    samples = driven.samples
     measured_requests = len(samples)
-    server_cpu_ms = (
-        (server_after - server_cpu) * 1000 / measured_requests
-        if server_cpu is not None and server_after is not None
-        else None
-    )
-    for _ in range(plan.requests):
-        workload.liveness(samples)
+    for _ in range(driven.iterations):
+        driven.workload.liveness(samples)
     by_op: dict[str, list[float]] = {}
     for op, seconds in samples:
         by_op.setdefault(op, []).append(seconds)
     ops = {op: OpStats.of(op, values) for op, values in by_op.items()}
+    block = max(10, min(100, len(driven.warm) // 10))
     result = ServerResult(
-        server=workload.name,
-        version=version,
-        warmup_requests=len(warm),
-        warmup_seconds=warm_seconds,
+        server=driven.workload.name,
+        version=driven.version,
+        warmup_requests=len(driven.warm),
+        warmup_seconds=driven.warm_seconds,
         warmup_block_size=block,
-        warmup_block_rates=rates,
-        measured_iterations=plan.requests,
+        warmup_block_rates=block_rates(driven.warm, block),
+        measured_iterations=driven.iterations,
         measured_requests=measured_requests,
-        measured_seconds=measured_seconds,
+        measured_seconds=driven.seconds,
         ops=ops,
-        client_cpu_ms_per_request=client_cpu * 1000 / measured_requests,
-        server_cpu_ms_per_request=server_cpu_ms,
-        processes=server.processes(),
+        client_cpu_ms_per_request=driven.client_cpu * 1000 / measured_requests,
+        server_cpu_ms_per_request=(
+            driven.server_cpu * 1000 / measured_requests if driven.server_cpu is not None else None
+        ),
+        processes=driven.server.processes(),
     )
+    cpu = result.server_cpu_ms_per_request
     say(
-        f"  measured: {plan.requests:,} iterations = {measured_requests:,} requests in "
-        f"{measured_seconds:.1f} s ({result.measured_rate:,.0f} req/s); CPU per request: "
+        f"\n{result.server}: {driven.iterations:,} iterations = {measured_requests:,} requests "
+        f"in {driven.seconds:.1f} s ({result.measured_rate:,.0f} req/s); CPU per request: "
         f"client {result.client_cpu_ms_per_request:.3f} ms, server "
-        + (f"{server_cpu_ms:.3f} ms" if server_cpu_ms is not None else "n/a")
+        + (f"{cpu:.3f} ms" if cpu is not None else "n/a")
     )
     for op, label in TARGET_OPS + EXTRA_OPS:
         if op in ops:
-            s = ops[op]
+            st = ops[op]
             say(
-                f"    {label:<40} median {s.median_ms:7.3f} ms  p95 {s.p95_ms:7.3f}  "
-                f"p99 {s.p99_ms:7.3f}  {s.ops_per_s:8,.0f} ops/s  (n={s.count:,})"
+                f"    {label:<40} median {st.median_ms:7.3f} ms  p95 {st.p95_ms:7.3f}  "
+                f"p99 {st.p99_ms:7.3f}  {st.ops_per_s:8,.0f} ops/s  (n={st.count:,})"
             )
     return result
+
+
+def drive(entries: Sequence[tuple[Workload, str, Server]], plan: Plan) -> list[ServerResult]:
+    """Warm each server up with its workload, then measure them in ``ROUNDS`` turns each of
+    a share of ``plan.requests`` iterations; while one is driven the others are paused.  One
+    result per entry, in order."""
+    servers = [server for _, _, server in entries]
+    driven = []
+    for workload, version, server in entries:
+        with _others_paused(servers, server):
+            driven.append(_warm_up(workload, plan, version, server))
+    rounds = min(ROUNDS, plan.requests)
+    for r in range(rounds):
+        count = plan.requests // rounds + (1 if r < plan.requests % rounds else 0)
+        say(f"\nround {r + 1} of {rounds}: {count:,} iterations per server")
+        for one in driven:
+            with _others_paused(servers, one.server):
+                _measure_round(one, count)
+    results = []
+    for one in driven:
+        with _others_paused(servers, one.server):
+            results.append(_result(one))
+    return results
+
+
+@contextmanager
+def _others_paused(servers: Sequence[Server], measured: Server) -> Iterator[None]:
+    with ExitStack() as stack:
+        for server in servers:
+            if server is not measured:
+                stack.enter_context(server.paused())
+        yield
 
 
 # -- Grace: batch and concurrency ------------------------------------------------------------
@@ -979,7 +1063,37 @@ class FloorResult:
         return self.get if op in GET_OPS else self.post
 
 
-def run_floor(plan: Plan, workdir: Path) -> FloorResult:
+class FloorWorkload:
+    """A floor server's iteration: one GET and one POST of the snapshot body, each timed."""
+
+    def __init__(self, name: str, client: httpx.Client, get_path: str, post_path: str) -> None:
+        self.name = name
+        self.client = client
+        self.get_path = get_path
+        self.post_path = post_path
+        self.body = {"model_id": "m-000000", "version": "1.1.0", **HEALTHY}
+
+    def setup(self) -> None:
+        """Nothing to prepare."""
+
+    def iteration(self, prefix: str, i: int, samples: list[Sample]) -> None:
+        del prefix, i  # every iteration is the same two requests
+        timed(self.client, "get", samples, "GET", self.get_path)
+        timed(self.client, "post", samples, "POST", self.post_path, body=self.body)
+
+    def liveness(self, samples: list[Sample]) -> None:
+        """The GET above is the floor's liveness already."""
+
+
+Workload = GraceWorkload | MlflowWorkload | FloorWorkload
+
+
+def floor_of(result: ServerResult) -> FloorResult:
+    return FloorResult(get=result.ops["get"], post=result.ops["post"])
+
+
+def start_floor(workdir: Path, stack: ExitStack) -> tuple[FloorWorkload, str, Server]:
+    """A trivial HTTP server (no framework): what the client and the loopback cost."""
     say("\nClient floor (a trivial HTTP server, the same client)")
     script = workdir / "floor_server.py"
     script.write_text(FLOOR_SERVER)
@@ -987,23 +1101,49 @@ def run_floor(plan: Plan, workdir: Path) -> FloorResult:
     server = Server(
         "floor", [sys.executable, str(script), str(port)], cwd=workdir, port=port, ready_path="/"
     )
-    body = {"model_id": "m-000000", "version": "1.1.0", **HEALTHY}
-    samples: list[Sample] = []
-    with running(server, timeout=30.0), _client(server.base_url) as client:
-        for _ in range(min(plan.warmup, 200)):
-            client.get("/")
-        for _ in range(plan.requests):
-            timed(client, "get", samples, "GET", "/healthz")
-            timed(client, "post", samples, "POST", "/models/m-000000/performance", body=body)
-    result = FloorResult(
-        get=OpStats.of("get", [t for op, t in samples if op == "get"]),
-        post=OpStats.of("post", [t for op, t in samples if op == "post"]),
+    stack.enter_context(running(server, timeout=30.0))
+    client = stack.enter_context(_client(server.base_url))
+    workload = FloorWorkload("floor", client, "/healthz", "/models/m-000000/performance")
+    return workload, "-", server
+
+
+def bare_server(workdir: Path) -> Server:
+    """The bare FastAPI app of ``benchmarks/bare_app.py`` on uvicorn, over its own database."""
+    port = free_port()
+    os.environ["BARE_DB"] = str(workdir / "bare.db")
+    return Server(
+        "bare-fastapi",
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "benchmarks.bare_app:app",
+            "--app-dir",
+            str(Path(__file__).resolve().parent.parent),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        cwd=workdir,
+        port=port,
+        ready_path="/healthz",
     )
-    say(
-        f"  GET median {result.get.median_ms:.3f} ms (p99 {result.get.p99_ms:.3f}); POST of a "
-        f"snapshot body median {result.post.median_ms:.3f} ms (p99 {result.post.p99_ms:.3f})"
-    )
-    return result
+
+
+def start_bare(workdir: Path, stack: ExitStack) -> tuple[FloorWorkload, str, Server]:
+    """The bare FastAPI app: a POST validates the snapshot body and commits one SQLite row; a
+    GET reads one row by primary key.  What the framework, the server and one database
+    statement cost, with none of a registry's work."""
+    say("\nFramework floor (a bare FastAPI app: one SQLite insert per POST, one read per GET)")
+    server = bare_server(workdir)
+    stack.enter_context(running(server, timeout=60.0))
+    client = stack.enter_context(_client(server.base_url))
+    post = f"{GRACE_API}/models/m-000000/performance"
+    return FloorWorkload("bare", client, BARE_READ, post), "-", server
 
 
 # -- phases ----------------------------------------------------------------------------------
@@ -1013,6 +1153,7 @@ class Report:
     environment: dict[str, Any]
     servers: dict[str, ServerResult] = field(default_factory=dict)
     floor: FloorResult | None = None
+    framework: FloorResult | None = None
     batch: BatchResult | None = None
     concurrency: ConcurrencyResult | None = None
     checks: list[Check] = field(default_factory=list)
@@ -1033,9 +1174,8 @@ def _client(base_url: str) -> httpx.Client:
     return httpx.Client(base_url=base_url, timeout=httpx.Timeout(120.0))
 
 
-def run_grace(plan: Plan, workdir: Path, report: Report) -> None:
+def start_grace(workdir: Path, stack: ExitStack) -> tuple[GraceWorkload, str, Server]:
     say("\nGrace")
-    report.environment["load_average_before_grace"] = _load()
     port = free_port()
     database = workdir / "grace.db"
     server = Server(
@@ -1056,21 +1196,26 @@ def run_grace(plan: Plan, workdir: Path, report: Report) -> None:
         port=port,
         ready_path="/healthz",
     )
-    with running(server, timeout=60.0), _client(server.base_url) as client:
-        version = client.get("/openapi.json").json()["info"]["version"]
-        result = drive(GraceWorkload(client), plan, version, server)
-        report.servers["grace"] = result
-        if plan.batch_size > 0:
-            report.batch = bench_batch(client, server, plan)
-        if plan.concurrency > 0 and plan.seconds > 0:
-            report.concurrency = bench_concurrency(client, server, plan)
+    stack.enter_context(running(server, timeout=60.0))
+    client = stack.enter_context(_client(server.base_url))
+    version = client.get("/openapi.json").json()["info"]["version"]
+    return GraceWorkload(client), version, server
 
 
-def run_mlflow(plan: Plan, workdir: Path, venv: Path, report: Report) -> None:
+def grace_extras(workload: GraceWorkload, server: Server, plan: Plan, report: Report) -> None:
+    """Grace only: the batch and the concurrent clients."""
+    if plan.batch_size > 0:
+        report.batch = bench_batch(workload.client, server, plan)
+    if plan.concurrency > 0 and plan.seconds > 0:
+        report.concurrency = bench_concurrency(workload.client, server, plan)
+
+
+def start_mlflow(
+    workdir: Path, venv: Path, report: Report, stack: ExitStack
+) -> tuple[MlflowWorkload, str, Server]:
     say("\nMLflow")
     version = ensure_mlflow(venv)
     report.environment["mlflow"] = version
-    report.environment["load_average_before_mlflow"] = _load()
     port = free_port()
     home = workdir / "mlflow"
     home.mkdir()
@@ -1094,21 +1239,21 @@ def run_mlflow(plan: Plan, workdir: Path, venv: Path, report: Report) -> None:
         port=port,
         ready_path="/health",
     )
-    with running(server, timeout=180.0), _client(server.base_url) as client:
-        processes = server.processes()
-        listeners = [p for p in processes if p["listens"]]
-        for p in processes:
-            role = "serves requests" if p["listens"] else "background"
-            say(f"    pid {p['pid']} ({role}): {p['cmdline'][:150]}")
-        if processes and len(listeners) != 1:
-            raise BenchError(f"MLflow should serve from one process; listening: {listeners}")
-        result = drive(MlflowWorkload(client), plan, version, server)
-        result.notes.append(
-            f"{len(listeners)} process listens on the port (one uvicorn worker); "
-            f"{len(processes) - len(listeners)} background job-runner processes (huey) "
-            "are MLflow's defaults and serve no requests"
-        )
-        report.servers["mlflow"] = result
+    stack.enter_context(running(server, timeout=180.0))
+    client = stack.enter_context(_client(server.base_url))
+    processes = server.processes()
+    listeners = [p for p in processes if p["listens"]]
+    for p in processes:
+        role = "serves requests" if p["listens"] else "background"
+        say(f"    pid {p['pid']} ({role}): {p['cmdline'][:150]}")
+    if processes and len(listeners) != 1:
+        raise BenchError(f"MLflow should serve from one process; listening: {listeners}")
+    report.notes.append(
+        f"MLflow: {len(listeners)} process listens on the port (one uvicorn worker); "
+        f"{len(processes) - len(listeners)} background job-runner processes (huey) are "
+        "MLflow's defaults and serve no requests"
+    )
+    return MlflowWorkload(client), version, server
 
 
 def evaluate(report: Report) -> None:
@@ -1133,6 +1278,8 @@ def evaluate(report: Report) -> None:
             if report.floor
             else ""
         )
+        if report.framework:
+            ceiling += f" (bare FastAPI {m.median_ms / report.framework.for_op(op).median_ms:.1f}x)"
         report.checks.append(
             Check(
                 f"{label} >= {target_ratio(op):g}x MLflow",
@@ -1175,7 +1322,10 @@ def _cells(stats: OpStats | None) -> list[str]:
 
 
 def _table_rows(
-    grace: ServerResult, mlflow: ServerResult | None, floor: FloorResult | None
+    grace: ServerResult,
+    mlflow: ServerResult | None,
+    floor: FloorResult | None,
+    framework: FloorResult | None,
 ) -> list[tuple[str, ...]]:
     targets = dict(TARGET_OPS)
     rows = []
@@ -1194,6 +1344,8 @@ def _table_rows(
             cells.append("-")
         ceiling = m.median_ms / floor.for_op(op).median_ms if m and floor else None
         cells.append(f"{ceiling:.1f}x" if ceiling else "-")
+        bare = m.median_ms / framework.for_op(op).median_ms if m and framework else None
+        cells.append(f"{bare:.1f}x" if bare else "-")
         if op not in targets and verdict in {"PASS", "FAIL"}:
             verdict = f"({verdict.lower()}, extra)"
         cells.append(verdict)
@@ -1209,6 +1361,14 @@ def _summary_lines(report: Report) -> list[str]:
             f"client floor (a trivial HTTP server, same client): GET {f.get.median_ms:.3f} ms, "
             f"POST {f.post.median_ms:.3f} ms; ceiling = MLflow median / floor, the highest "
             "ratio any server could reach with this client here"
+        )
+    if report.framework is not None:
+        f = report.framework
+        lines.append(
+            f"bare FastAPI app on uvicorn (same client): GET of one row by key "
+            f"{f.get.median_ms:.3f} ms, POST of one insert {f.post.median_ms:.3f} ms; bare = "
+            "MLflow median / that, the ratio of an app that does one statement per request "
+            "and nothing else"
         )
     for result in report.servers.values():
         rates = result.warmup_block_rates
@@ -1250,13 +1410,13 @@ def print_table(report: Report) -> None:
         f"{grace.warmup_requests:,} warm-up requests; milliseconds"
     )
     header: tuple[str, ...] = ("operation", "Grace med", "p95", "p99", "ops/s")
-    header += ("MLflow med", "p95", "p99", "ops/s", "ratio", "ceiling", "verdict")
-    rows = _table_rows(grace, report.servers.get("mlflow"), report.floor)
+    header += ("MLflow med", "p95", "p99", "ops/s", "ratio", "ceiling", "bare", "verdict")
+    rows = _table_rows(grace, report.servers.get("mlflow"), report.floor, report.framework)
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
 
     def line(cells: Sequence[str]) -> str:
         return "  ".join(
-            c.ljust(w) if i in (0, 11) else c.rjust(w)
+            c.ljust(w) if i in (0, 12) else c.rjust(w)
             for i, (c, w) in enumerate(zip(cells, widths, strict=True))
         ).rstrip()
 
@@ -1322,6 +1482,7 @@ def to_json(report: Report) -> dict[str, Any]:
         "environment": report.environment,
         "plan": asdict(report.plan),
         "floor": asdict(report.floor) if report.floor else None,
+        "framework_floor": asdict(report.framework) if report.framework else None,
         "servers": {name: server(result) for name, result in report.servers.items()},
         "ratios": {
             op: report.servers["mlflow"].ops[op].median_ms
@@ -1453,12 +1614,21 @@ def run(args: argparse.Namespace) -> Report:
     with ExitStack() as stack:
         stack.enter_context(_sigterm_as_exit())
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="grace-http-")))
-        report.floor = run_floor(plan, workdir)
-        run_grace(plan, workdir, report)
+        grace = start_grace(workdir, stack)
+        entries: list[tuple[Workload, str, Server]] = [
+            start_floor(workdir, stack),
+            start_bare(workdir, stack),
+            grace,
+        ]
         if plan.mlflow:
-            run_mlflow(plan, workdir, args.mlflow_venv, report)
+            entries.append(start_mlflow(workdir, args.mlflow_venv, report, stack))
         else:
             report.notes.append("MLflow was not run (--no-mlflow or --quick): no ratios")
+        floor, bare, *servers = drive(entries, plan)
+        report.floor, report.framework = floor_of(floor), floor_of(bare)
+        for result in servers:
+            report.servers[result.server.lower()] = result
+        grace_extras(grace[0], grace[2], plan, report)
     env["load_average_at_end"] = _load()
     evaluate(report)
     report.notes.append(
@@ -1466,8 +1636,9 @@ def run(args: argparse.Namespace) -> Report:
         f"{env['load_average_at_end']}: other work on the machine skews the figures"
     )
     report.notes.append(
-        "ratio = MLflow median / Grace median; the servers ran one at a time on the same "
-        "machine as the client"
+        f"ratio = MLflow median / Grace median; both servers ran on the same machine as the "
+        f"client and took turns in {ROUNDS} rounds of the measured iterations, the other one "
+        "paused (SIGSTOP) meanwhile"
     )
     print_table(report)
     if args.json:

@@ -56,6 +56,7 @@ from benchmarks.bench_http import (
     BenchError,
     Server,
     _prepare_production_models,
+    bare_server,
     free_port,
     grace_command,
     percentile,
@@ -118,32 +119,6 @@ class Report:
 
 def _path(i: int, models: int) -> str:
     return f"{GRACE_API}/models/{PREFIX}-{i % models:04d}/performance"
-
-
-def bare_server(workdir: Path) -> Server:
-    port = free_port()
-    os.environ["BARE_DB"] = str(workdir / "bare.db")
-    return Server(
-        "bare-fastapi",
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "benchmarks.bare_app:app",
-            "--app-dir",
-            str(Path(__file__).resolve().parent.parent),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ],
-        cwd=workdir,
-        port=port,
-        ready_path="/healthz",
-    )
 
 
 def grace_server(workdir: Path, name: str, workers: int) -> Server:
