@@ -19,6 +19,7 @@ from sqlalchemy import (
     CursorResult,
     Engine,
     Row,
+    Select,
     and_,
     bindparam,
     func,
@@ -121,6 +122,9 @@ _Q_ENTRY_AND_SETTINGS = (
     .where(*_BY_NAME)
 )
 _Q_MODEL_PK_LOCKED = Q_MODEL_PK.with_for_update()
+_Q_ENTRY_BY_NAME = (
+    select(_v.c.id, *_ENTRY_COLUMNS).join_from(_v, _m, _v.c.model_pk == _m.c.id).where(*_BY_NAME)
+)
 _Q_ENTRY_BY_PK = (
     select(*_ENTRY_COLUMNS)
     .join_from(_v, _m, _v.c.model_pk == _m.c.id)
@@ -169,6 +173,9 @@ _Q_HISTORY = (
 _Q_VERSION_HISTORY = _Q_HISTORY.where(_sc.c.version_pk == bindparam("version_pk"))
 _INSERT_MODEL_SQLITE = sqlite_insert(_m).on_conflict_do_nothing(index_elements=["model_id"])
 _INSERT_MODEL_PG = pg_insert(_m).on_conflict_do_nothing(index_elements=["model_id"])
+# The same, saying the new row's id (none when the model existed), where RETURNING works.
+_INSERT_MODEL_SQLITE_RETURNING = _INSERT_MODEL_SQLITE.returning(_m.c.id)
+_INSERT_MODEL_PG_RETURNING = _INSERT_MODEL_PG.returning(_m.c.id)
 _INSERT_VERSION = insert(_v)
 _INSERT_STAGE_CHANGE = insert(stage_changes)
 _INSERT_SNAPSHOT = insert(snapshots)
@@ -453,6 +460,7 @@ class SqlSession:
         self._postgres = conn.dialect.name == "postgresql"
         self._log_head: int | None = None
         self._model_pks: dict[str, int] = {}
+        self._created_models: set[str] = set()  # inserted by this transaction
         self._version_pks: dict[tuple[str, str], int] = {}
 
     # -- lookups -----------------------------------------------------------------
@@ -485,21 +493,30 @@ class SqlSession:
         self._model_pk(model_id, for_update=True)
 
     def ensure_model(self, model_id: str, at: datetime) -> None:
-        statement = _INSERT_MODEL_PG if self._postgres else _INSERT_MODEL_SQLITE
-        self._conn.execute(
-            statement,
-            {"model_id": model_id, "created_at": at, "updated_at": at, "auto_remediate": False},
-        )
+        values = {"model_id": model_id, "created_at": at, "updated_at": at, "auto_remediate": False}
+        if not self._conn.dialect.insert_returning:  # SQLite before 3.35
+            self._conn.execute(_INSERT_MODEL_SQLITE, values)
+            return
+        statement = _INSERT_MODEL_PG_RETURNING if self._postgres else _INSERT_MODEL_SQLITE_RETURNING
+        pk = self._conn.execute(statement, values).scalar()
+        if pk is not None:  # new: this transaction holds its row, and it has no version yet
+            self._model_pks[model_id] = pk
+            self._created_models.add(model_id)
 
     def insert_version(self, new: NewVersion, at: datetime) -> ModelEntry:
         # The model row is locked (PostgreSQL) or the database is (SQLite), so this check
         # cannot race another registration of the same version.
         at = ensure_utc(at)
-        model_pk = self._model_pk(new.model_id, for_update=True)
-        if self._conn.execute(
-            _Q_VERSION_PK, {"model_id": new.model_id, "version": new.version}
-        ).first():
-            raise VersionExists(new.model_id, new.version)
+        if new.model_id in self._created_models:  # its versions are the ones inserted here
+            model_pk = self._model_pks[new.model_id]
+            if (new.model_id, new.version) in self._version_pks:
+                raise VersionExists(new.model_id, new.version)
+        else:
+            model_pk = self._model_pk(new.model_id, for_update=True)
+            if self._conn.execute(
+                _Q_VERSION_PK, {"model_id": new.model_id, "version": new.version}
+            ).first():
+                raise VersionExists(new.model_id, new.version)
         deployed = at if new.stage is DeploymentStage.PRODUCTION else None
         values = {
             "model_pk": model_pk,
@@ -523,8 +540,9 @@ class SqlSession:
         }
         try:
             # Only a version inserted straight into production can hit the one-production
-            # index; keep the transaction usable if it does.
-            with self._conn.begin_nested() if deployed else nullcontext():
+            # index; keep the transaction usable if it does (a savepoint on PostgreSQL, as in
+            # set_stage).
+            with self._conn.begin_nested() if deployed and self._postgres else nullcontext():
                 pk = _new_id(self._conn.execute(_INSERT_VERSION, values))
         except IntegrityError as exc:
             raise ConcurrentChange(
@@ -554,28 +572,29 @@ class SqlSession:
         )
 
     def get_version(self, model_id: str, version: str) -> ModelEntry:
-        return self._entry_by_pk(self._version_pk(model_id, version))
+        pk = self._version_pks.get((model_id, version))
+        if pk is not None:
+            return self._entry_by_pk(pk)
+        return _entry(self._version_row(_Q_ENTRY_BY_NAME, model_id, version))
+
+    def _version_row(self, query: Select[Any], model_id: str, version: str) -> Row[Any]:
+        """The row ``query`` (which selects the version's id first) finds for the version,
+        its id remembered; VersionNotFound (or ModelNotFound) if there is none."""
+        row = self._conn.execute(query, {"model_id": model_id, "version": version}).first()
+        if row is None:
+            self._model_pk(model_id)
+            raise VersionNotFound(model_id, version)
+        self._version_pks[(model_id, version)] = row.id
+        return row
 
     def get_version_with_settings(
         self, model_id: str, version: str
     ) -> tuple[ModelEntry, StoredSettings]:
-        row = self._conn.execute(
-            _Q_ENTRY_AND_SETTINGS, {"model_id": model_id, "version": version}
-        ).first()
-        if row is None:
-            self._model_pk(model_id)
-            raise VersionNotFound(model_id, version)
-        self._version_pks[(model_id, version)] = row.id
+        row = self._version_row(_Q_ENTRY_AND_SETTINGS, model_id, version)
         return _entry(row), _settings(row)
 
     def snapshot_target(self, model_id: str, version: str) -> SnapshotTarget:
-        row = self._conn.execute(
-            Q_SNAPSHOT_TARGET, {"model_id": model_id, "version": version}
-        ).first()
-        if row is None:
-            self._model_pk(model_id)
-            raise VersionNotFound(model_id, version)
-        self._version_pks[(model_id, version)] = row.id
+        row = self._version_row(Q_SNAPSHOT_TARGET, model_id, version)
         return SnapshotTarget(
             DeploymentStage(row.stage), row.expected_latency_p95_ms, _settings(row)
         )
@@ -660,10 +679,11 @@ class SqlSession:
         pk = self._version_pk(model_id, version)
         params = {"pk": pk, "new_stage": stage.value, "at": at}
         if stage is DeploymentStage.PRODUCTION:
-            # Only this move can break one-production-per-model; a savepoint keeps the
-            # transaction usable when it does.
+            # Only this move can break one-production-per-model.  The transaction stays usable
+            # when it does: SQLite undoes just the failed statement; PostgreSQL would abort the
+            # whole transaction, so there a savepoint contains it.
             try:
-                with self._conn.begin_nested():
+                with self._conn.begin_nested() if self._postgres else nullcontext():
                     self._conn.execute(_SET_STAGE_DEPLOYED, params)
             except IntegrityError as exc:
                 raise ConcurrentChange(
