@@ -76,16 +76,18 @@ def build(
             raise
         store = SqlStore(engine)
     bus = bus or EventBus(handler_timeout=settings.callback_timeout_seconds)
+    run = Runner(store)
     deployments = Deployments(store, clock)
-    incidents = IncidentRegistry(store, bus=bus, clock=clock)
+    incidents = IncidentRegistry(store, bus=bus, clock=clock, run=run)
     engine_ = SelfHealingEngine(
         store,
         bus=bus,
         clock=clock,
         cooldown=timedelta(minutes=settings.remediation_cooldown_minutes),
         stale_after=timedelta(seconds=settings.playbook_stale_seconds),
+        run=run,
     )
-    engine_.register_playbook(model_rollback_playbook(store, deployments, bus, clock))
+    engine_.register_playbook(model_rollback_playbook(store, deployments, bus, clock, run))
     engine_.abandon_orphans()  # runs a crash left behind must not block remediation
     registry = ModelRegistry(
         store,
@@ -99,6 +101,7 @@ def build(
         callback_timeout=settings.callback_timeout_seconds,
         future_tolerance=timedelta(seconds=settings.future_timestamp_tolerance_seconds),
         inline_snapshots=store.writes_without_waiting,
+        run=run,
     )
     tokens = TokenService(store, clock, cache_seconds=settings.token_cache_seconds)
     return Grace(
@@ -112,7 +115,7 @@ def build(
         registry,
         tokens,
         EventLog(store),
-        Runner(store),
+        run,
     )
 
 

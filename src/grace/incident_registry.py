@@ -8,7 +8,6 @@ Status moves open -> acknowledged -> resolved (or open -> resolved).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,6 +25,7 @@ from grace.domain.validation import (
     check_optional_text,
 )
 from grace.errors import ConcurrentChange, Conflict, InvalidInput
+from grace.runner import Runner
 
 __all__ = ["IncidentRegistry", "get_incident_registry"]
 
@@ -44,8 +44,11 @@ def _parse_status(value: IncidentStatus | str) -> IncidentStatus:
 
 
 class IncidentRegistry:
-    def __init__(self, store: Store, *, bus: EventBus, clock: Clock) -> None:
+    def __init__(
+        self, store: Store, *, bus: EventBus, clock: Clock, run: Runner | None = None
+    ) -> None:
         self._store = store
+        self._run = run or Runner(store)
         self._bus = bus
         self._clock = clock
 
@@ -81,7 +84,7 @@ class IncidentRegistry:
         new = NewIncident(
             source, resource_type, resource_id, level, title, description or "", ctx, str(key)
         )
-        incident, events = await asyncio.to_thread(self._open_or_recur, new)
+        incident, events = await self._run(self._open_or_recur, new)
         await self._publish(events)
         return incident
 
@@ -210,7 +213,7 @@ class IncidentRegistry:
                 event = s.append_event(self._event(EventType.INCIDENT_ANNOTATED, incident, now))
                 return entry, event
 
-        entry, event = await asyncio.to_thread(write)
+        entry, event = await self._run(write)
         await self._publish([event])
         return entry
 
@@ -237,7 +240,7 @@ class IncidentRegistry:
                 )
                 return incident, s.append_event(self._event(event_type, incident, now))
 
-        incident, event = await asyncio.to_thread(write)
+        incident, event = await self._run(write)
         await self._publish([event])
         return incident
 

@@ -25,7 +25,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypedDict, TypeVar
+from typing import Any, TypedDict
 
 from grace.adapters.store import NewVersion, SnapshotTarget, SnapshotWrite, Store
 from grace.clarity import EventBus
@@ -73,6 +73,7 @@ from grace.errors import (
 )
 from grace.incident_registry import IncidentRegistry
 from grace.playbooks import MODEL_ROLLBACK
+from grace.runner import Runner
 from grace.self_healing import SelfHealingEngine
 from grace.snapshot_writer import SnapshotWriter
 
@@ -87,7 +88,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 Callback = Callable[..., Awaitable[Any]]
-_T = TypeVar("_T")
 
 RESOURCE_TYPE = "ml_model"
 _PROD = DeploymentStage.PRODUCTION
@@ -268,8 +268,10 @@ class ModelRegistry:
         callback_timeout: float = 10.0,
         future_tolerance: timedelta = timedelta(minutes=5),
         inline_snapshots: bool = False,
+        run: Runner | None = None,
     ) -> None:
         self._store = store
+        self._run = run or Runner(store)
         self._bus = bus
         self._incidents = incidents
         self._engine = engine
@@ -285,7 +287,9 @@ class ModelRegistry:
         # Committed events waiting to be announced; one queue keeps them in commit order.
         self._outbox: deque[Event] = deque()
         self._background: set[asyncio.Task[None]] = set()
-        self._snapshots = SnapshotWriter(store, self._window_start, inline=inline_snapshots)
+        self._snapshots = SnapshotWriter(
+            store, self._window_start, inline=inline_snapshots, run=self._run
+        )
 
     # -- callbacks -----------------------------------------------------------------
     def set_incident_callback(self, callback: Callback | None) -> None:
@@ -321,17 +325,12 @@ class ModelRegistry:
                 self._clock.now(),
             )
             try:
-                stored = await asyncio.to_thread(self._append_event, event)
+                stored = await self._run(self._append_event, event)
                 await self._bus.publish(stored)
             except GraceError:
                 log.exception("could not record the failure of the %s callback", kind)
             return False
         return True
-
-    async def _db(self, fn: Callable[..., _T], *args: Any) -> _T:
-        """Run database work in a worker thread, never on the event loop: even on SQLite a
-        large batch takes seconds, and every other request would wait behind it."""
-        return await asyncio.to_thread(fn, *args)
 
     def _append_event(self, event: Event) -> Event:
         with self._store.write() as s:
@@ -656,7 +655,7 @@ class ModelRegistry:
             settings.auto_remediate,
         )
         if evaluation.should_rollback:
-            entry = await self._db(self.get_model, snapshot.model_id, snapshot.version)
+            entry = await self._run(self.get_model, snapshot.model_id, snapshot.version)
             action = await self._act(
                 entry, evaluation, settings.window_minutes, settings.auto_remediate
             )
@@ -734,7 +733,7 @@ class ModelRegistry:
                 snapshot.check_not_in_future(now, self._future_tolerance)
             except InvalidInput as exc:
                 outcomes[index] = exc
-        stored = await self._db(self._store_batch, batch, outcomes, now)
+        stored = await self._run(self._store_batch, batch, outcomes, now)
         ids, settings_of, events, evaluations = stored
         await self._announce(events)
         checks: list[RollbackCheck] = []
@@ -744,7 +743,7 @@ class ModelRegistry:
                 model_id, version, evaluation, settings.window_minutes, settings.auto_remediate
             )
             if evaluation.should_rollback:
-                entry = await self._db(self.get_model, model_id, version)
+                entry = await self._run(self.get_model, model_id, version)
                 action = await self._act(
                     entry, evaluation, settings.window_minutes, settings.auto_remediate
                 )
@@ -822,7 +821,7 @@ class ModelRegistry:
         act = _check_bool("auto_remediate", auto_remediate)
         if version is not None:
             check_identifier("version", version)
-        entry, evaluation = await self._db(self._evaluate, model_id, window, version)
+        entry, evaluation = await self._run(self._evaluate, model_id, window, version)
         result = self._check_result(entry.model_id, entry.version, evaluation, window, act)
         if act and evaluation.should_rollback:
             if entry.status is not _PROD:
@@ -858,7 +857,7 @@ class ModelRegistry:
             },
             self._clock.now(),
         )
-        await self._announce([await asyncio.to_thread(self._append_event, fired)])
+        await self._announce([await self._run(self._append_event, fired)])
 
         dedup_key = f"{SOURCE}:{RESOURCE_TYPE}:{model_id}:{version}:degradation"
         stats = evaluation.stats
@@ -892,7 +891,7 @@ class ModelRegistry:
                 await self._incidents.create_incident(**incident_kwargs)
             except GraceError:
                 log.exception("could not open the incident for %s", model_id)
-        incident = await asyncio.to_thread(self._incidents.find_open, dedup_key)
+        incident = await self._run(self._incidents.find_open, dedup_key)
         incident_id = incident.id if incident else None
         if not remediate:
             return _Action(incident_id, None)
@@ -917,7 +916,7 @@ class ModelRegistry:
                 playbook=MODEL_ROLLBACK,
                 context=context,
             )
-            runs = await asyncio.to_thread(
+            runs = await self._run(
                 lambda: self._engine.list_executions(model_id, playbook=MODEL_ROLLBACK, limit=1)
             )
             remediation["callback_succeeded"] = ok
@@ -967,7 +966,7 @@ class ModelRegistry:
                     )
                 return s.append_event(Event.of(EventType.OPS_NOTIFIED, SOURCE, model_id, data, now))
 
-        await self._announce([await asyncio.to_thread(write)])
+        await self._announce([await self._run(write)])
 
     def get_model_health_summary(
         self, model_id: str, window_minutes: int | None = None
@@ -1007,7 +1006,7 @@ class ModelRegistry:
             with self._store.read() as s:
                 return s.fleet_stats(now - timedelta(minutes=window))
 
-        members = await asyncio.to_thread(read)
+        members = await self._run(read)
         counts = dict.fromkeys(FleetBucket, 0)
         issues: list[FleetIssue] = []
         for member in members:
@@ -1055,7 +1054,7 @@ class ModelRegistry:
         check_optional_text("reason", reason, MAX_REASON_LENGTH)
         if target_version is not None:
             check_identifier("target_version", target_version)
-        outcome = await asyncio.to_thread(
+        outcome = await self._run(
             lambda: self._deployments.rollback(
                 model_id, reason=reason, target_version=target_version, actor=actor
             )

@@ -12,7 +12,6 @@ again (see :mod:`grace.domain.stages`).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,6 +25,7 @@ from grace.domain.severity import Severity
 from grace.domain.stages import DeploymentStage
 from grace.domain.trust import trust_after_rollback
 from grace.errors import ConcurrentChange, GraceError
+from grace.runner import Runner
 from grace.self_healing import Playbook, PlaybookRun, PlaybookStep
 
 __all__ = ["MODEL_ROLLBACK", "model_rollback_playbook"]
@@ -39,10 +39,12 @@ class VerificationFailed(GraceError):
 
 
 def model_rollback_playbook(
-    store: Store, deployments: Deployments, bus: EventBus, clock: Clock
+    store: Store, deployments: Deployments, bus: EventBus, clock: Clock, blocking: Runner
 ) -> Playbook:
+    """The playbook; ``blocking`` runs its database work (grace.runner)."""
+
     async def find_previous_stable_version(run: PlaybookRun) -> Mapping[str, Any]:
-        current, target = await asyncio.to_thread(deployments.find_previous_stable, run.resource_id)
+        current, target = await blocking(deployments.find_previous_stable, run.resource_id)
         expected = run.context.get("current_version")
         if expected and current.version != expected:
             raise ConcurrentChange(
@@ -54,7 +56,7 @@ def model_rollback_playbook(
     async def update_deployment_status(run: PlaybookRun) -> Mapping[str, Any]:
         reasons = run.context.get("reasons") or []
         reason = "auto-remediation: " + ("; ".join(map(str, reasons)) or "rollback triggers fired")
-        outcome = await asyncio.to_thread(
+        outcome = await blocking(
             lambda: deployments.rollback(
                 run.resource_id,
                 reason=reason,
@@ -88,7 +90,7 @@ def model_rollback_playbook(
                     )
                 )
 
-        run.events.append(await asyncio.to_thread(write))
+        run.events.append(await blocking(write))
         return {"event": EventType.DEPENDENTS_NOTIFIED, "subscribers": bus.subscriber_count}
 
     async def verify_rollback(run: PlaybookRun) -> Mapping[str, Any]:
@@ -98,7 +100,7 @@ def model_rollback_playbook(
                 old = s.get_version(run.resource_id, run.state["from_version"])
                 return (production.version if production else None), old.status
 
-        production, old_stage = await asyncio.to_thread(check)
+        production, old_stage = await blocking(check)
         if production != run.state["to_version"] or old_stage is not DeploymentStage.ROLLBACK:
             raise VerificationFailed(
                 f"expected {run.state['to_version']!r} in production and "
@@ -120,7 +122,7 @@ def model_rollback_playbook(
                 )
                 return entry.trust_score, after
 
-        before, after = await asyncio.to_thread(write)
+        before, after = await blocking(write)
         run.state["trust_score"] = after
         return {"version": run.state["from_version"], "trust_before": before, "trust_after": after}
 

@@ -18,7 +18,6 @@ its resource.  An abandoned run does not count toward the cooldown.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import socket
@@ -38,6 +37,7 @@ from grace.domain.records import ExecutionStatus, PlaybookExecution, StepRecord,
 from grace.domain.timeutil import isoformat
 from grace.domain.validation import check_filter, check_identifier, check_mapping
 from grace.errors import GraceError, IncidentNotFound, InvalidInput, PlaybookNotFound
+from grace.runner import Runner
 
 __all__ = [
     "Playbook",
@@ -94,8 +94,10 @@ class SelfHealingEngine:
         clock: Clock,
         cooldown: timedelta = timedelta(minutes=30),
         stale_after: timedelta = timedelta(minutes=5),
+        run: Runner | None = None,
     ) -> None:
         self._store = store
+        self._run = run or Runner(store)
         self._bus = bus
         self._clock = clock
         self.cooldown = cooldown
@@ -131,7 +133,7 @@ class SelfHealingEngine:
         check_identifier(f"context.{playbook.resource_key}", resource_id)
         ctx = {k: v for k, v in ctx.items() if _jsonable(v)}
 
-        execution, events = await asyncio.to_thread(self._start, playbook, resource_id, ctx)
+        execution, events = await self._run(self._start, playbook, resource_id, ctx)
         await self._publish(events)
         if execution.status is ExecutionStatus.REFUSED:
             await self._note_incident(
@@ -154,7 +156,7 @@ class SelfHealingEngine:
             await self._save_step(execution.id, records, record, run)
 
         status = ExecutionStatus.FAILED if failure else ExecutionStatus.SUCCEEDED
-        execution, events = await asyncio.to_thread(
+        execution, events = await self._run(
             self._finish, execution.id, status, records, run.state, failure
         )
         await self._publish(events)
@@ -289,7 +291,7 @@ class SelfHealingEngine:
                 )
                 return [event]
 
-        events = await asyncio.to_thread(write)
+        events = await self._run(write)
         # Events a step wrote itself (a stage change, a notice) go out right after it.
         await self._publish([*run.events, *events])
         run.events.clear()
@@ -354,7 +356,7 @@ class SelfHealingEngine:
                 )
 
         try:
-            await asyncio.to_thread(write)
+            await self._run(write)
         except IncidentNotFound:
             log.warning("playbook run %s names unknown incident %s", execution.id, incident_id)
 

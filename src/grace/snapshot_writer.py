@@ -25,6 +25,7 @@ from collections.abc import Sequence
 
 from grace.adapters.store import RecordedSnapshot, SnapshotWrite, Store, StoreBusy, WindowStart
 from grace.errors import GraceError
+from grace.runner import Runner
 
 __all__ = ["MAX_GROUP", "MAX_INLINE_GROUP", "PROBE_EVERY", "SOLO_AFTER", "SnapshotWriter"]
 
@@ -52,8 +53,11 @@ class _Queue:
 
 
 class SnapshotWriter:
-    def __init__(self, store: Store, window_start: WindowStart, *, inline: bool) -> None:
+    def __init__(
+        self, store: Store, window_start: WindowStart, *, inline: bool, run: Runner
+    ) -> None:
         self._store = store
+        self._run = run
         self._window_start = window_start
         self._inline = inline
         self._queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Queue] = (
@@ -129,7 +133,7 @@ class SnapshotWriter:
                 group, queue.pending = queue.pending[:MAX_GROUP], queue.pending[MAX_GROUP:]
                 writes = [write for write, _ in group]
                 try:
-                    results: Sequence[RecordedSnapshot | GraceError] = await asyncio.to_thread(
+                    results: Sequence[RecordedSnapshot | GraceError] = await self._run(
                         self._store.record_snapshots, writes, self._window_start
                     )
                 except Exception as exc:  # noqa: BLE001 - each caller gets the group's failure

@@ -43,6 +43,7 @@ def writer_for(grace: Grace) -> tuple[SnapshotWriter, CountingStore]:
         counting,
         lambda _target, _at: None,
         inline=grace.store.writes_without_waiting,
+        run=grace.run,
     )
     return writer, counting
 

@@ -122,7 +122,7 @@ async def _sweep_orphans(grace: Grace) -> None:
     while True:
         await asyncio.sleep(every)
         try:
-            await asyncio.to_thread(grace.engine.abandon_orphans)
+            await grace.run(grace.engine.abandon_orphans)
         except GraceError:
             log.exception("could not sweep orphaned playbook runs")
 

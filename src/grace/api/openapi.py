@@ -18,7 +18,6 @@ This module must never change what the routes accept, only what the document say
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -168,7 +167,7 @@ def install(app: FastAPI, api: ApiContext) -> None:
 
     async def openapi_json(request: Request) -> JSONResponse:
         # is_open reads the database while open; like every database call, off the event loop.
-        guarded = not await asyncio.to_thread(api.is_open)
+        guarded = not await api.run(api.is_open)
         spec = document(guarded=guarded)
         root_path = str(request.scope.get("root_path", "")).rstrip("/")
         if root_path:

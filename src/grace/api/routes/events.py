@@ -87,7 +87,7 @@ async def stream_events(
         if not 0 <= start <= MAX_ID:
             raise InvalidInput("Last-Event-ID", "must be an event position (seq)")
     if start is None:
-        start = await asyncio.to_thread(grace.events.latest_seq)
+        start = await grace.run(grace.events.latest_seq)
     return StreamingResponse(
         _tail(request, grace, start, model_id, event_type),
         media_type="text/event-stream",
@@ -112,7 +112,7 @@ async def _tail(
     try:
         yield ": connected\n\n"
         while not await request.is_disconnected():
-            events = await asyncio.to_thread(
+            events = await grace.run(
                 grace.events.list_events,
                 after_seq=cursor,
                 resource_id=model_id,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -34,8 +33,8 @@ async def readyz(grace: GraceDep) -> Any:
     if not isinstance(store, SqlStore):
         return {"status": "ok"}
     try:
-        await asyncio.to_thread(migrate.check, store.engine)
-        revision = await asyncio.to_thread(migrate.current_revision, store.engine)
+        await grace.run(migrate.check, store.engine)
+        revision = await grace.run(migrate.current_revision, store.engine)
     except SchemaMismatch as exc:
         return JSONResponse({"status": "unavailable", "detail": exc.detail}, status_code=503)
     except StorageError as exc:
