@@ -71,21 +71,28 @@ class TokenService:
         first token created while a service runs open must guard it at once)."""
         return self._store.token_active_since(at)
 
+    def recall(self, presented: str) -> tuple[bool, ApiToken | None]:
+        """(whether ``presented`` was verified within the cache time, the answer then), with
+        no database work: what callers on an event loop ask before ``verify``."""
+        with self._lock:
+            cached = self._verified.get(_digest(presented))
+        if cached is not None and cached[0] > time.monotonic():
+            return True, cached[1]
+        return False, None
+
     def verify(self, presented: str) -> ApiToken | None:
         """The active token ``presented`` stands for, or None."""
-        key = _digest(presented)
+        known, token = self.recall(presented)
+        if known:
+            return token
         now = time.monotonic()
-        with self._lock:
-            cached = self._verified.get(key)
-        if cached is not None and cached[0] > now:
-            return cached[1]
         token = self._lookup(presented)
+        if token is not None:
+            self._touch(token.token_id, now)
         with self._lock:
             if len(self._verified) > 10_000:  # bounded: a flood of wrong tokens must not grow it
                 self._verified.clear()
-            self._verified[key] = (now + self._ttl, token)
-        if token is not None:
-            self._touch(token.token_id, now)
+            self._verified[_digest(presented)] = (now + self._ttl, token)
         return token
 
     def _lookup(self, presented: str) -> ApiToken | None:
@@ -104,9 +111,9 @@ class TokenService:
     def _touch(self, token_id: str, now: float) -> None:
         if self._touched.get(token_id, 0.0) > now:
             return
-        self._touched[token_id] = now + _TOUCH_EVERY_SECONDS
         with self._store.write() as s:
             s.touch_token(token_id, self._clock.now())
+        self._touched[token_id] = now + _TOUCH_EVERY_SECONDS  # once it is written
 
     def _forget(self) -> None:
         with self._lock:

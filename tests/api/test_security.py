@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -26,7 +27,7 @@ from sqlalchemy import select
 
 from grace.adapters.sqlstore.schema import api_tokens
 from grace.api.app import create_app
-from grace.api.deps import Authorizer
+from grace.api.deps import ApiContext, Authorizer
 from grace.bootstrap import Grace
 from grace.clock import FakeClock
 from grace.domain.tokens import Scope
@@ -603,3 +604,35 @@ async def test_the_secret_is_shown_once(client: httpx.AsyncClient) -> None:
     assert created["token"] not in str(listed)
     assert all("token" not in t and "secret_hash" not in t for t in listed)
     assert listed[0]["scopes"] == ["admin"]
+
+
+async def test_token_checks_that_need_the_database_leave_the_event_loop_where_it_would_wait(
+    any_grace: Grace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A token not verified lately, and the open-mode check, read the database through the
+    Runner: on the loop only where that never waits (SQLite with the lock free), in a worker
+    thread on PostgreSQL; a token verified within the cache time needs no database at all."""
+    loop_thread = threading.get_ident()
+    seen: dict[str, list[bool]] = {"verify": [], "open": []}
+    tokens = any_grace.tokens
+    verify, is_open = tokens.verify, ApiContext.is_open
+
+    def watched_verify(presented: str) -> object:
+        seen["verify"].append(threading.get_ident() == loop_thread)
+        return verify(presented)
+
+    def watched_is_open(self: ApiContext) -> bool:
+        seen["open"].append(threading.get_ident() == loop_thread)
+        return is_open(self)
+
+    monkeypatch.setattr(tokens, "verify", watched_verify)
+    monkeypatch.setattr(ApiContext, "is_open", watched_is_open)
+    app = create_app(any_grace, allow_open=True)
+    async with client_for(app) as anonymous:
+        ok(await anonymous.get(f"{API}/models"))
+    _, secret = tokens.create("reader", [Scope.READ])
+    async with client_for(app, secret) as reader:
+        ok(await reader.get(f"{API}/models"))
+        ok(await reader.get(f"{API}/models"))  # verified a moment ago: no database read
+    inline = any_grace.store.writes_without_waiting
+    assert seen == {"open": [inline], "verify": [inline]}

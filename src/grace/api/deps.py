@@ -116,20 +116,24 @@ class Authorizer:
         request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
     ) -> Caller:
-        return self.authorize(_api(request), credentials.credentials if credentials else None)
+        return await self.authorize(_api(request), credentials.credentials if credentials else None)
 
-    def authorize(self, api: ApiContext, token_text: str | None) -> Caller:
+    async def authorize(self, api: ApiContext, token_text: str | None) -> Caller:
         """The caller presenting ``token_text`` (None: no bearer token), if allowed here;
-        raises Unauthorized or Forbidden otherwise."""
+        raises Unauthorized or Forbidden otherwise.  What needs the database (the open-mode
+        check, a token not verified lately) goes through the Runner, off the event loop
+        where the database cannot answer without waiting."""
         tokens = api.grace.tokens
         if token_text is None:
-            if api.is_open():
+            if await api.run.small(api.is_open):
                 return Caller("anonymous", frozenset(Scope))
             raise Unauthorized(
                 "this service requires an API token: send `Authorization: Bearer <token>` "
                 "(create one with `grace tokens create`)"
             )
-        token = tokens.verify(token_text)
+        known, token = tokens.recall(token_text)
+        if not known:
+            token = await api.run.small(tokens.verify, token_text)
         if token is None:
             raise Unauthorized("the API token is not valid or has been revoked")
         if not any(allows(token.scopes, scope) for scope in self.scopes):

@@ -74,7 +74,9 @@ class SnapshotFastPath:
         )
         try:
             model_id = _IDENTIFIER.validate_python(model_id)
-            _INGESTER.authorize(self.api, token if scheme.lower() == "bearer" and token else None)
+            await _INGESTER.authorize(
+                self.api, token if scheme.lower() == "bearer" and token else None
+            )
             snapshot = SnapshotIn.model_validate(json.loads(body))
         # json's errors are ValueErrors; a document nested deeper than Python recurses is a
         # RecursionError, which the app answers as any unparseable body.
