@@ -16,12 +16,14 @@ from grace.adapters.sqlstore import migrate
 from grace.adapters.sqlstore.engine import make_engine
 from grace.adapters.sqlstore.store import SqlStore
 from grace.adapters.store import Store
+from grace.callbacks import Announcer, UserCallbacks
 from grace.clarity import EventBus, EventLog
 from grace.clock import Clock, SystemClock
 from grace.deployments import Deployments
 from grace.incident_registry import IncidentRegistry
 from grace.model_registry import ModelRegistry
 from grace.playbooks import model_rollback_playbook
+from grace.remediation import Remediation
 from grace.runner import Runner
 from grace.self_healing import SelfHealingEngine
 from grace.settings import Settings, load_settings
@@ -89,19 +91,31 @@ def build(
     )
     engine_.register_playbook(model_rollback_playbook(store, deployments, bus, clock, run))
     engine_.abandon_orphans()  # runs a crash left behind must not block remediation
-    registry = ModelRegistry(
+    callbacks = UserCallbacks(
+        store, bus=bus, clock=clock, run=run, timeout=settings.callback_timeout_seconds
+    )
+    announcer = Announcer(bus, callbacks)
+    remediation = Remediation(
         store,
-        bus=bus,
+        clock=clock,
+        run=run,
         incidents=incidents,
         engine=engine_,
+        callbacks=callbacks,
+        announcer=announcer,
+    )
+    registry = ModelRegistry(
+        store,
         deployments=deployments,
         clock=clock,
+        run=run,
+        callbacks=callbacks,
+        announcer=announcer,
+        remediation=remediation,
         default_thresholds=settings.default_thresholds(),
         default_window_minutes=settings.default_window_minutes,
-        callback_timeout=settings.callback_timeout_seconds,
         future_tolerance=timedelta(seconds=settings.future_timestamp_tolerance_seconds),
         inline_snapshots=store.writes_without_waiting,
-        run=run,
     )
     tokens = TokenService(store, clock, cache_seconds=settings.token_cache_seconds)
     return Grace(

@@ -1,34 +1,31 @@
 """The model registry: versions and stages, performance snapshots, rollback triggers, health.
 
-The guide's flow lives here::
+The guide's flow starts here::
 
     snapshot -> stored with its monitoring event (one transaction)
              -> rollback triggers over the model's window (production version)
-             -> incident (callback, or the built-in incident registry)
-             -> self-healing, when auto-remediation is on for the model
-             -> ops notified
+             -> fired: the remediation pipeline (grace.remediation): incident,
+                self-healing when auto-remediation is on for the model, ops notified
 
 Callbacks set with ``set_*_callback`` replace the built-in incident registry,
-self-healing engine and event bus; each call is bounded by a timeout, and a
-callback that raises or hangs is logged and recorded on the model's timeline
+self-healing engine and event bus (grace.callbacks); each call is bounded by a timeout,
+and a callback that raises or hangs is logged and recorded on the model's timeline
 without losing the snapshot or stopping the rest of the flow.
 
 What the guide awaits is a coroutine here; what it calls plainly is a plain
-method.  Database work of coroutines runs in a worker thread.
+method.  Database work of coroutines goes through the Runner (grace.runner).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypedDict
 
 from grace.adapters.store import NewVersion, SnapshotTarget, SnapshotWrite, Store
-from grace.clarity import EventBus
+from grace.callbacks import Announcer, Callback, UserCallbacks
 from grace.clock import Clock
 from grace.deployments import SOURCE, Deployments
 from grace.domain.events import Event, EventType
@@ -41,7 +38,6 @@ from grace.domain.records import (
     ModelSettings,
     StageChange,
 )
-from grace.domain.severity import Severity
 from grace.domain.snapshots import ModelPerformanceSnapshot, WindowStats, check_window_minutes
 from grace.domain.stages import DeploymentStage, parse_stage
 from grace.domain.timeutil import ensure_utc, isoformat
@@ -71,10 +67,8 @@ from grace.errors import (
     VersionNotFound,
     error_field,
 )
-from grace.incident_registry import IncidentRegistry
-from grace.playbooks import MODEL_ROLLBACK
+from grace.remediation import Remediation
 from grace.runner import Runner
-from grace.self_healing import SelfHealingEngine
 from grace.snapshot_writer import SnapshotWriter
 
 __all__ = [
@@ -87,9 +81,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-Callback = Callable[..., Awaitable[Any]]
-
-RESOURCE_TYPE = "ml_model"
 _PROD = DeploymentStage.PRODUCTION
 
 
@@ -208,12 +199,6 @@ class BatchResult:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class _Action:
-    incident_id: int | None
-    remediation: dict[str, Any] | None
-
-
 def _check_bool(field: str, value: object) -> bool:
     if not isinstance(value, bool):
         raise InvalidInput(field, f"must be true or false, got {value!r}")
@@ -258,35 +243,27 @@ class ModelRegistry:
         self,
         store: Store,
         *,
-        bus: EventBus,
-        incidents: IncidentRegistry,
-        engine: SelfHealingEngine,
         deployments: Deployments,
         clock: Clock,
+        run: Runner,
+        callbacks: UserCallbacks,
+        announcer: Announcer,
+        remediation: Remediation,
         default_thresholds: TriggerThresholds | None = None,
         default_window_minutes: int = 10,
-        callback_timeout: float = 10.0,
         future_tolerance: timedelta = timedelta(minutes=5),
         inline_snapshots: bool = False,
-        run: Runner | None = None,
     ) -> None:
         self._store = store
-        self._run = run or Runner(store)
-        self._bus = bus
-        self._incidents = incidents
-        self._engine = engine
+        self._run = run
         self._deployments = deployments
         self._clock = clock
+        self._callbacks = callbacks
+        self._announcer = announcer
+        self._remediation = remediation
         self._defaults = default_thresholds or TriggerThresholds()
         self._default_window = default_window_minutes
-        self._callback_timeout = callback_timeout
         self._future_tolerance = future_tolerance
-        self._incident_callback: Callback | None = None
-        self._monitoring_callback: Callback | None = None
-        self._self_healing_callback: Callback | None = None
-        # Committed events waiting to be announced; one queue keeps them in commit order.
-        self._outbox: deque[Event] = deque()
-        self._background: set[asyncio.Task[None]] = set()
         self._snapshots = SnapshotWriter(
             store, self._window_start, inline=inline_snapshots, run=self._run
         )
@@ -294,89 +271,15 @@ class ModelRegistry:
     # -- callbacks -----------------------------------------------------------------
     def set_incident_callback(self, callback: Callback | None) -> None:
         """Called with source, resource_type, resource_id, severity, title, description, context."""
-        self._incident_callback = callback
+        self._callbacks.incident = callback
 
     def set_monitoring_callback(self, callback: Callback | None) -> None:
         """Called with event_type, source, resource_id and data for every registry event."""
-        self._monitoring_callback = callback
+        self._callbacks.monitoring = callback
 
     def set_self_healing_callback(self, callback: Callback | None) -> None:
         """Called as ``callback(resource_type=, resource_id=, playbook=, context=)``."""
-        self._self_healing_callback = callback
-
-    async def _guarded(
-        self, kind: str, model_id: str | None, callback: Callback, **kwargs: Any
-    ) -> bool:
-        """Await a user callback within the timeout; a failure is logged and put on the timeline."""
-        try:
-            await asyncio.wait_for(callback(**kwargs), self._callback_timeout)
-        except Exception as exc:  # noqa: BLE001 - a user's callback may fail in any way; none may break us
-            problem = (
-                f"timed out after {self._callback_timeout:g}s"
-                if isinstance(exc, TimeoutError)
-                else f"{type(exc).__name__}: {exc}"
-            )
-            log.warning("%s callback failed for %s: %s", kind, model_id, problem)
-            event = Event.of(
-                EventType.CALLBACK_FAILED,
-                SOURCE,
-                model_id,
-                {"callback": kind, "error": problem},
-                self._clock.now(),
-            )
-            try:
-                stored = await self._run(self._append_event, event)
-                await self._bus.publish(stored)
-            except GraceError:
-                log.exception("could not record the failure of the %s callback", kind)
-            return False
-        return True
-
-    def _append_event(self, event: Event) -> Event:
-        with self._store.write() as s:
-            return s.append_event(event)
-
-    async def _announce(self, events: Iterable[Event]) -> None:
-        """Hand committed events, in commit order, to the monitoring callback or else the bus."""
-        self._outbox.extend(events)
-        await self._drain()
-
-    async def _drain(self) -> None:
-        while self._outbox:
-            try:
-                event = self._outbox.popleft()
-            except IndexError:  # another drainer took the last one
-                return
-            if self._monitoring_callback is not None:
-                await self._guarded(
-                    "monitoring",
-                    event.resource_id,
-                    self._monitoring_callback,
-                    event_type=event.event_type,
-                    source=event.source,
-                    resource_id=event.resource_id,
-                    data=event.data,
-                )
-            else:
-                await self._bus.publish(event)
-
-    def _listened(self) -> bool:
-        """Whether anyone hears announced events (the monitoring callback or a subscriber)."""
-        return self._monitoring_callback is not None or bool(self._bus.subscriber_count)
-
-    def _announce_soon(self, events: Sequence[Event]) -> None:
-        """Announce from a plain method: queued on the running loop if there is one, else now."""
-        if not events or not self._listened():
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            asyncio.run(self._announce(events))
-            return
-        self._outbox.extend(events)
-        task = loop.create_task(self._drain())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self._callbacks.self_healing = callback
 
     # -- registration and reading ----------------------------------------------------------
     def register_model(
@@ -460,7 +363,7 @@ class ModelRegistry:
                 )
                 entry = outcome.entry
                 events.extend(outcome.events)
-        self._announce_soon(events)
+        self._announcer.announce_soon(events)
         return entry
 
     def get_model(self, model_id: str, version: str | None = None) -> ModelEntry:
@@ -507,7 +410,7 @@ class ModelRegistry:
             entry = s.update_version(model_id, version, fields, now)
             data = {"version": version, "changed": sorted(fields), "actor": actor}
             event = s.append_event(Event.of(EventType.MODEL_UPDATED, SOURCE, model_id, data, now))
-        self._announce_soon([event])
+        self._announcer.announce_soon([event])
         return entry
 
     def update_deployment_status(
@@ -538,7 +441,7 @@ class ModelRegistry:
             actor=actor,
             override_governance=_check_bool("override_governance", override_governance),
         )
-        self._announce_soon(outcome.events)
+        self._announcer.announce_soon(outcome.events)
         return outcome.entry
 
     def get_stage_history(self, model_id: str) -> list[StageChange]:
@@ -615,7 +518,7 @@ class ModelRegistry:
             event = s.append_event(
                 Event.of(EventType.MODEL_SETTINGS_CHANGED, SOURCE, model_id, data, now)
             )
-        self._announce_soon([event])
+        self._announcer.announce_soon([event])
         return ModelSettings.resolve(model_id, stored, self._defaults, self._default_window)
 
     # -- snapshots and triggers ------------------------------------------------------------
@@ -641,8 +544,8 @@ class ModelRegistry:
             evaluation = evaluate_triggers(
                 recorded.stats, settings.thresholds, recorded.target.expected_latency_p95_ms
             )
-        if self._listened():
-            await self._announce([recorded.event])
+        if self._announcer.listened():
+            await self._announcer.announce([recorded.event])
         if evaluation is None:
             return SnapshotResult(
                 snapshot_id, snapshot.model_id, snapshot.version, judged=False, check=None
@@ -656,7 +559,7 @@ class ModelRegistry:
         )
         if evaluation.should_rollback:
             entry = await self._run(self.get_model, snapshot.model_id, snapshot.version)
-            action = await self._act(
+            action = await self._remediation.act(
                 entry, evaluation, settings.window_minutes, settings.auto_remediate
             )
             check["incident_id"] = action.incident_id
@@ -735,7 +638,7 @@ class ModelRegistry:
                 outcomes[index] = exc
         stored = await self._run(self._store_batch, batch, outcomes, now)
         ids, settings_of, events, evaluations = stored
-        await self._announce(events)
+        await self._announcer.announce(events)
         checks: list[RollbackCheck] = []
         for (model_id, version), evaluation in evaluations.items():
             settings = settings_of[(model_id, version)]
@@ -744,7 +647,7 @@ class ModelRegistry:
             )
             if evaluation.should_rollback:
                 entry = await self._run(self.get_model, model_id, version)
-                action = await self._act(
+                action = await self._remediation.act(
                     entry, evaluation, settings.window_minutes, settings.auto_remediate
                 )
                 check["incident_id"] = action.incident_id
@@ -829,144 +732,10 @@ class ModelRegistry:
                     f"version {entry.version!r} of {model_id!r} is in {entry.status.value}, "
                     "not production; only the production version can be remediated"
                 )
-            action = await self._act(entry, evaluation, window, remediate=True)
+            action = await self._remediation.act(entry, evaluation, window, remediate=True)
             result["incident_id"] = action.incident_id
             result["remediation"] = action.remediation
         return result
-
-    async def _act(
-        self, entry: ModelEntry, evaluation: TriggerEvaluation, window: int, remediate: bool
-    ) -> _Action:
-        """Fired triggers: the incident, then (if remediating) the playbook and the ops notice."""
-        severity = evaluation.severity or Severity.MEDIUM
-        if remediate and not severity.at_least(Severity.HIGH):
-            severity = (
-                Severity.HIGH
-            )  # an automatic rollback is a HIGH incident (the guide's step 1)
-        model_id, version = entry.model_id, entry.version
-        fired = Event.of(
-            EventType.TRIGGERS_FIRED,
-            SOURCE,
-            model_id,
-            {
-                "version": version,
-                "severity": severity.value,
-                "reasons": evaluation.reasons,
-                "window_minutes": window,
-                "auto_remediate": remediate,
-            },
-            self._clock.now(),
-        )
-        await self._announce([await self._run(self._append_event, fired)])
-
-        dedup_key = f"{SOURCE}:{RESOURCE_TYPE}:{model_id}:{version}:degradation"
-        stats = evaluation.stats
-        reasons_text = "\n".join(f"- {r}" for r in evaluation.reasons)
-        incident_kwargs: dict[str, Any] = {
-            "source": SOURCE,
-            "resource_type": RESOURCE_TYPE,
-            "resource_id": model_id,
-            "severity": severity,
-            "title": f"Model performance degradation detected: {entry.display_name}",
-            "description": (
-                f"Model {model_id} (v{version}) triggered rollback conditions:\n{reasons_text}"
-            ),
-            "context": {
-                "model_version": version,
-                "deploy_status": entry.status.value,
-                "reasons": evaluation.reasons,
-                "avg_error_rate": stats.avg_error_rate,
-                "avg_ood_rate": stats.avg_ood_rate,
-                "avg_latency_p95_ms": stats.avg_latency_p95_ms,
-                "avg_drift_score": stats.avg_drift_score,
-                "snapshot_count": stats.snapshot_count,
-                "window_minutes": window,
-                "dedup_key": dedup_key,
-            },
-        }
-        if self._incident_callback is not None:
-            await self._guarded("incident", model_id, self._incident_callback, **incident_kwargs)
-        else:
-            try:
-                await self._incidents.create_incident(**incident_kwargs)
-            except GraceError:
-                log.exception("could not open the incident for %s", model_id)
-        incident = await self._run(self._incidents.find_open, dedup_key)
-        incident_id = incident.id if incident else None
-        if not remediate:
-            return _Action(incident_id, None)
-
-        context: dict[str, Any] = {
-            "model_id": model_id,
-            "current_version": version,
-            "current_status": entry.status.value,
-            "reasons": evaluation.reasons,
-            "severity": severity.value,
-            "window_minutes": window,
-            "incident_id": incident_id,
-        }
-        remediation: dict[str, Any] = {"playbook": MODEL_ROLLBACK}
-        if self._self_healing_callback is not None:
-            ok = await self._guarded(
-                "self_healing",
-                model_id,
-                self._self_healing_callback,
-                resource_type=RESOURCE_TYPE,
-                resource_id=model_id,
-                playbook=MODEL_ROLLBACK,
-                context=context,
-            )
-            runs = await self._run(
-                lambda: self._engine.list_executions(model_id, playbook=MODEL_ROLLBACK, limit=1)
-            )
-            remediation["callback_succeeded"] = ok
-            if runs:
-                remediation |= _remediation_summary(runs[0].to_dict())
-        else:
-            try:
-                execution = await self._engine.execute_playbook(MODEL_ROLLBACK, context)
-                remediation |= _remediation_summary(execution.to_dict())
-            except GraceError as exc:
-                log.exception("self-healing could not start for %s", model_id)
-                remediation |= {"status": "failed", "error": exc.detail}
-        await self._notify_ops(
-            model_id, version, severity, evaluation.reasons, incident_id, remediation
-        )
-        return _Action(incident_id, remediation)
-
-    async def _notify_ops(
-        self,
-        model_id: str,
-        version: str,
-        severity: Severity,
-        reasons: list[str],
-        incident_id: int | None,
-        remediation: Mapping[str, Any],
-    ) -> None:
-        """Step 5: tell the ops team (alerting integrations read the event this writes)."""
-        data = {
-            "version": version,
-            "severity": severity.value,
-            "reasons": reasons,
-            "incident_id": incident_id,
-            "remediation": dict(remediation),
-        }
-
-        def write() -> Event:
-            with self._store.write() as s:
-                now = self._clock.now()
-                if incident_id is not None:
-                    s.append_timeline(
-                        incident_id,
-                        now,
-                        "ops_notified",
-                        f"ops team notified: remediation {remediation.get('status', 'unknown')}",
-                        actor=SOURCE,
-                        data={"remediation": dict(remediation)},
-                    )
-                return s.append_event(Event.of(EventType.OPS_NOTIFIED, SOURCE, model_id, data, now))
-
-        await self._announce([await self._run(write)])
 
     def get_model_health_summary(
         self, model_id: str, window_minutes: int | None = None
@@ -1059,7 +828,7 @@ class ModelRegistry:
                 model_id, reason=reason, target_version=target_version, actor=actor
             )
         )
-        await self._announce(outcome.events)
+        await self._announcer.announce(outcome.events)
         return RollbackResult(
             status="rolled_back",
             model_id=model_id,
@@ -1073,17 +842,6 @@ class ModelRegistry:
         window = check_window_minutes(window_minutes)
         with self._store.read() as s:
             return s.window_stats(model_id, version, self._clock.now() - timedelta(minutes=window))
-
-
-def _remediation_summary(execution: Mapping[str, Any]) -> dict[str, Any]:
-    result = execution.get("result") or {}
-    return {
-        "execution_id": execution["id"],
-        "status": execution["status"],
-        "error": execution.get("error"),
-        "from_version": result.get("from_version"),
-        "to_version": result.get("to_version"),
-    }
 
 
 def get_registry() -> ModelRegistry:
