@@ -25,9 +25,10 @@ from typing import Any
 from grace.adapters.store import Store
 from grace.callbacks import Announcer, UserCallbacks
 from grace.clock import Clock
-from grace.domain.events import REGISTRY_SOURCE, Event, EventType
+from grace.domain.events import REGISTRY_SOURCE, Event, EventType, new_event_id
 from grace.domain.records import ModelEntry
 from grace.domain.remediation import (
+    REMEDIATION_ID,
     RESOURCE_TYPE,
     IncidentDraft,
     degradation_incident,
@@ -150,7 +151,9 @@ class Remediation:
 
     async def run_playbook(self, case: _Case, incident_id: int | None) -> dict[str, Any]:
         model_id = case.entry.model_id
+        remediation_id = new_event_id()
         context: dict[str, Any] = {
+            REMEDIATION_ID: remediation_id,
             "model_id": model_id,
             "current_version": case.entry.version,
             "current_status": case.entry.status.value,
@@ -171,12 +174,11 @@ class Remediation:
                 playbook=MODEL_ROLLBACK,
                 context=context,
             )
-            runs = await self._run(
-                lambda: self._engine.list_executions(model_id, playbook=MODEL_ROLLBACK, limit=1)
-            )
+            # The run the callback started for this remediation, if it started one.
+            started = await self._run(self._engine.find_execution, remediation_id)
             remediation["callback_succeeded"] = ok
-            if runs:
-                remediation |= remediation_summary(runs[0].to_dict())
+            if started is not None:
+                remediation |= remediation_summary(started.to_dict())
             return remediation
         try:
             execution = await self._engine.execute_playbook(MODEL_ROLLBACK, context)

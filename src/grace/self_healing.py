@@ -34,6 +34,7 @@ from grace.clock import Clock
 from grace.domain.events import Event, EventType
 from grace.domain.orphans import RunOwner, orphan_reason
 from grace.domain.records import ExecutionStatus, PlaybookExecution, StepRecord, StepStatus
+from grace.domain.remediation import correlation_of
 from grace.domain.timeutil import isoformat
 from grace.domain.validation import check_filter, check_identifier, check_mapping
 from grace.errors import GraceError, IncidentNotFound, InvalidInput, PlaybookNotFound
@@ -199,6 +200,7 @@ class SelfHealingEngine:
                         ctx,
                         now,
                         error=reason,
+                        correlation_id=correlation_of(ctx),
                     )
                     event = s.append_event(
                         self._event(EventType.PLAYBOOK_REFUSED, refused, {"reason": reason})
@@ -212,6 +214,7 @@ class SelfHealingEngine:
                 ctx,
                 now,
                 owner=str(self.owner),
+                correlation_id=correlation_of(ctx),
             )
             event = s.append_event(self._event(EventType.PLAYBOOK_STARTED, execution, {}))
             return execution, [*orphaned, event]
@@ -361,6 +364,11 @@ class SelfHealingEngine:
             log.warning("playbook run %s names unknown incident %s", execution.id, incident_id)
 
     # -- reading -----------------------------------------------------------------
+    def find_execution(self, correlation_id: str) -> PlaybookExecution | None:
+        """The newest run whose context named ``correlation_id`` as its remediation_id."""
+        with self._store.read() as st:
+            return st.find_execution(correlation_id)
+
     def list_executions(
         self,
         model_id: str | None = None,

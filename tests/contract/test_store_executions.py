@@ -185,3 +185,19 @@ def test_last_execution_is_the_newest_in_the_statuses_started_since(store: Store
         assert n_of(s.last_execution(fraud, "rollback", [SUCCEEDED], since)) is None
         assert n_of(s.last_execution(fraud, "rollback", [RUNNING], at(0))) is None
         assert n_of(s.last_execution("churn", "retrain", [SUCCEEDED], at(0))) is None
+
+
+def test_a_run_is_found_by_the_correlation_id_it_was_started_with(store: Store) -> None:
+    """find_execution: the newest run with that id; none for an id no run carries, nor for
+    runs started without one."""
+    with store.write() as s:
+        first = s.insert_execution("rollback", "model", "m", RUNNING, {}, T0, correlation_id="r1")
+        s.insert_execution("rollback", "model", "m", RUNNING, {}, at(1), correlation_id="r2")
+        again = s.insert_execution(
+            "rollback", "model", "m", REFUSED, {}, at(2), error="cooldown", correlation_id="r1"
+        )
+        s.insert_execution("rollback", "model", "m", RUNNING, {}, at(3))
+    with store.read() as s:
+        assert s.find_execution("r1") == again
+        assert s.find_execution("r1") != first
+        assert s.find_execution("nobody") is None

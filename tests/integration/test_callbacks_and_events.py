@@ -202,3 +202,35 @@ async def test_every_registry_change_is_an_event_in_commit_order(
     stored = grace.registry.get_timeline(MODEL, limit=1000)
     assert [e.seq for e in stored] == sorted((e.seq or 0 for e in stored), reverse=True)
     assert {e.event_type for e in stored} >= set(kinds) - {"incident.opened"}
+
+
+async def test_the_run_a_self_healing_callback_started_is_found_by_its_remediation_id(
+    grace: Grace, clock: FakeClock
+) -> None:
+    """A callback that starts the playbook and then something else (another run of the same
+    playbook, here refused by the cooldown) is credited with its own run, not the newest."""
+    register(grace.registry, MODEL, "1", production=True)
+    register(grace.registry, MODEL, "2", production=True)
+    grace.registry.configure_model(MODEL, auto_remediate=True)
+    started: list[int] = []
+
+    async def heal_then_more(**kwargs: Any) -> None:
+        context = kwargs["context"]
+        run = await grace.engine.execute_playbook(kwargs["playbook"], context)
+        started.append(run.id)
+        other = {k: v for k, v in context.items() if k != "remediation_id"}
+        await grace.engine.execute_playbook(kwargs["playbook"], other)  # refused: cooldown
+
+    grace.registry.set_self_healing_callback(heal_then_more)
+    result = await grace.registry.record_performance_snapshot(
+        snapshot(MODEL, "2", at=clock.now(), base=DEGRADED)
+    )
+
+    assert result.check is not None
+    remediation = result.check["remediation"]
+    assert remediation is not None
+    newest = grace.engine.list_executions(MODEL, limit=1)[0]
+    assert newest.status.value == "refused"
+    assert (remediation["execution_id"], remediation["status"]) == (started[0], "succeeded")
+    assert remediation["callback_succeeded"] is True
+    assert remediation["to_version"] == "1"

@@ -345,8 +345,13 @@ class StoreSession(Protocol):
         *,
         error: str | None = None,
         owner: str | None = None,
+        correlation_id: str | None = None,
     ) -> PlaybookExecution:
-        """A new run; its heartbeat starts at ``at``."""
+        """A new run; its heartbeat starts at ``at``.  ``correlation_id`` names whatever asked
+        for it (a remediation), for ``find_execution``."""
+
+    def find_execution(self, correlation_id: str) -> PlaybookExecution | None:
+        """The newest run started with ``correlation_id``, if any."""
 
     def update_execution(
         self,

@@ -16,8 +16,10 @@ from grace.domain.severity import Severity
 from grace.domain.triggers import TriggerEvaluation
 
 __all__ = [
+    "REMEDIATION_ID",
     "RESOURCE_TYPE",
     "IncidentDraft",
+    "correlation_of",
     "degradation_dedup_key",
     "degradation_incident",
     "remediation_severity",
@@ -26,6 +28,15 @@ __all__ = [
 
 #: The resource type of a model in incidents and playbook runs (the guide's "ml_model").
 RESOURCE_TYPE = "ml_model"
+#: The key of a playbook context that names the remediation asking for the run: the engine
+#: stores it with the run, and the pipeline finds the run by it (never "the newest run").
+REMEDIATION_ID = "remediation_id"
+
+
+def correlation_of(context: Mapping[str, Any]) -> str | None:
+    """The remediation id a playbook context carries, if it is a plausible one."""
+    value = context.get(REMEDIATION_ID)
+    return value if isinstance(value, str) and 0 < len(value) <= 64 else None
 
 
 def remediation_severity(fired: Severity | None, remediate: bool) -> Severity:

@@ -237,8 +237,12 @@ playbook_executions = Table(
     # progress from one orphaned by a crash.
     Column("owner", String(200), nullable=True),
     Column("heartbeat_at", UTCDateTime(), nullable=True),
+    # The remediation that asked for the run (its context's remediation_id), if any: how the
+    # pipeline finds the run a self-healing callback started for it.
+    Column("correlation_id", String(64), nullable=True),
     Index("ix_playbook_executions_resource_id_id", "resource_id", "id"),
     Index("ix_playbook_executions_status", "status"),
+    Index("ix_playbook_executions_correlation_id", "correlation_id"),
 )
 
 # The tags of each version, one row a tag, so that listing by tag is an index lookup; the

@@ -1099,6 +1099,7 @@ class SqlSession:
         *,
         error: str | None = None,
         owner: str | None = None,
+        correlation_id: str | None = None,
     ) -> PlaybookExecution:
         finished = None if status is ExecutionStatus.RUNNING else at
         pk = _new_id(
@@ -1116,10 +1117,18 @@ class SqlSession:
                     finished_at=finished,
                     owner=owner,
                     heartbeat_at=at,
+                    correlation_id=correlation_id,
                 )
             )
         )
         return self.get_execution(pk)
+
+    def find_execution(self, correlation_id: str) -> PlaybookExecution | None:
+        p = playbook_executions
+        row = self._conn.execute(
+            select(p).where(p.c.correlation_id == correlation_id).order_by(p.c.id.desc()).limit(1)
+        ).first()
+        return _execution(row) if row is not None else None
 
     def update_execution(
         self,
