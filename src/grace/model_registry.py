@@ -550,20 +550,13 @@ class ModelRegistry:
             return SnapshotResult(
                 snapshot_id, snapshot.model_id, snapshot.version, judged=False, check=None
             )
-        check = self._check_result(
+        check = await self._verdict(
             snapshot.model_id,
             snapshot.version,
             evaluation,
             settings.window_minutes,
-            settings.auto_remediate,
+            remediate=settings.auto_remediate,
         )
-        if evaluation.should_rollback:
-            entry = await self._run(self.get_model, snapshot.model_id, snapshot.version)
-            action = await self._remediation.act(
-                entry, evaluation, settings.window_minutes, settings.auto_remediate
-            )
-            check["incident_id"] = action.incident_id
-            check["remediation"] = action.remediation
         return SnapshotResult(
             snapshot_id, snapshot.model_id, snapshot.version, judged=True, check=check
         )
@@ -642,17 +635,15 @@ class ModelRegistry:
         checks: list[RollbackCheck] = []
         for (model_id, version), evaluation in evaluations.items():
             settings = settings_of[(model_id, version)]
-            check = self._check_result(
-                model_id, version, evaluation, settings.window_minutes, settings.auto_remediate
-            )
-            if evaluation.should_rollback:
-                entry = await self._run(self.get_model, model_id, version)
-                action = await self._remediation.act(
-                    entry, evaluation, settings.window_minutes, settings.auto_remediate
+            checks.append(
+                await self._verdict(
+                    model_id,
+                    version,
+                    evaluation,
+                    settings.window_minutes,
+                    remediate=settings.auto_remediate,
                 )
-                check["incident_id"] = action.incident_id
-                check["remediation"] = action.remediation
-            checks.append(check)
+            )
         items = [BatchItem(index, ids.get(index), outcomes[index]) for index in range(len(batch))]
         return BatchResult(items, checks)
 
@@ -725,17 +716,37 @@ class ModelRegistry:
         if version is not None:
             check_identifier("version", version)
         entry, evaluation = await self._run(self._evaluate, model_id, window, version)
-        result = self._check_result(entry.model_id, entry.version, evaluation, window, act)
-        if act and evaluation.should_rollback:
-            if entry.status is not _PROD:
-                raise Conflict(
-                    f"version {entry.version!r} of {model_id!r} is in {entry.status.value}, "
-                    "not production; only the production version can be remediated"
-                )
-            action = await self._remediation.act(entry, evaluation, window, remediate=True)
-            result["incident_id"] = action.incident_id
-            result["remediation"] = action.remediation
-        return result
+        if not act:  # a dry run
+            return self._check_result(entry.model_id, entry.version, evaluation, window, act)
+        if evaluation.should_rollback and entry.status is not _PROD:
+            raise Conflict(
+                f"version {entry.version!r} of {model_id!r} is in {entry.status.value}, "
+                "not production; only the production version can be remediated"
+            )
+        return await self._verdict(
+            entry.model_id, entry.version, evaluation, window, remediate=True, entry=entry
+        )
+
+    async def _verdict(
+        self,
+        model_id: str,
+        version: str,
+        evaluation: TriggerEvaluation,
+        window_minutes: int,
+        *,
+        remediate: bool,
+        entry: ModelEntry | None = None,
+    ) -> RollbackCheck:
+        """The check result of a judged version; fired triggers go to the remediation
+        pipeline (whatever judged them: a snapshot, a batch, the rollback check)."""
+        check = self._check_result(model_id, version, evaluation, window_minutes, remediate)
+        if evaluation.should_rollback:
+            if entry is None:
+                entry = await self._run(self.get_model, model_id, version)
+            action = await self._remediation.act(entry, evaluation, window_minutes, remediate)
+            check["incident_id"] = action.incident_id
+            check["remediation"] = action.remediation
+        return check
 
     def get_model_health_summary(
         self, model_id: str, window_minutes: int | None = None
