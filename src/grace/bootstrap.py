@@ -16,18 +16,18 @@ from grace.adapters.sqlstore import migrate
 from grace.adapters.sqlstore.engine import make_engine
 from grace.adapters.sqlstore.store import SqlStore
 from grace.adapters.store import Store
-from grace.callbacks import Announcer, UserCallbacks
-from grace.clarity import EventBus, EventLog
 from grace.clock import Clock, SystemClock
-from grace.deployments import Deployments
-from grace.incident_registry import IncidentRegistry
-from grace.model_registry import ModelRegistry
-from grace.playbooks import model_rollback_playbook
-from grace.remediation import Remediation
-from grace.runner import Runner
-from grace.self_healing import SelfHealingEngine
+from grace.services.callbacks import Announcer, UserCallbacks
+from grace.services.clarity import EventBus, EventLog
+from grace.services.deployments import Deployments
+from grace.services.incident_registry import IncidentRegistry
+from grace.services.model_registry import ModelRegistry
+from grace.services.playbooks import model_rollback_playbook
+from grace.services.remediation import Remediation
+from grace.services.runner import Runner
+from grace.services.self_healing import SelfHealingEngine
+from grace.services.tokens import TokenService
 from grace.settings import Settings, load_settings
-from grace.tokens import TokenService
 
 __all__ = ["Grace", "build", "default", "reset_default"]
 
@@ -46,7 +46,7 @@ class Grace:
     registry: ModelRegistry
     tokens: TokenService
     events: EventLog
-    #: The one way async code runs blocking database work (grace.runner).
+    #: The one way async code runs blocking database work (grace.services.runner).
     run: Runner
     _closed: bool = field(default=False, repr=False)
 

@@ -66,7 +66,7 @@ from grace.errors import (
     NoProductionVersion,
     error_types,
 )
-from grace.model_registry import (
+from grace.services.model_registry import (
     BatchItem,
     BatchResult,
     FleetHealth,

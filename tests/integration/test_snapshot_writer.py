@@ -12,7 +12,7 @@ from grace.bootstrap import Grace
 from grace.clock import FakeClock
 from grace.domain.events import EventType
 from grace.errors import GraceError, VersionNotFound
-from grace.snapshot_writer import PROBE_EVERY, SOLO_AFTER, SnapshotWriter
+from grace.services.snapshot_writer import PROBE_EVERY, SOLO_AFTER, SnapshotWriter
 from tests.helpers import behind_a_held_lock, hold_write_lock, register, snapshot
 
 MODEL = "fraud_detector_v3"

@@ -8,9 +8,9 @@ from pathlib import Path
 import grace
 
 PACKAGE = Path(grace.__file__).parent
-# The one way async code runs blocking database work; the HTTP client's threads carry no
-# database work.
-MAY_START_THREADS = {PACKAGE / "runner.py", PACKAGE / "client.py"}
+# The one way async code runs blocking database work (grace.services.runner); the HTTP
+# client's threads carry no database work.
+MAY_START_THREADS = {PACKAGE / "services" / "runner.py", PACKAGE / "client.py"}
 
 
 def _calls_to_thread(path: Path) -> list[int]:

@@ -12,12 +12,12 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from grace.api.problems import Forbidden, Unauthorized
 from grace.api.shapes import Identifier
 from grace.bootstrap import Grace
-from grace.clarity import EventBus
 from grace.domain.tokens import Scope, allows
-from grace.incident_registry import IncidentRegistry
-from grace.model_registry import ModelRegistry
-from grace.runner import Runner
-from grace.self_healing import SelfHealingEngine
+from grace.services.clarity import EventBus
+from grace.services.incident_registry import IncidentRegistry
+from grace.services.model_registry import ModelRegistry
+from grace.services.runner import Runner
+from grace.services.self_healing import SelfHealingEngine
 
 __all__ = [
     "MAX_ID",

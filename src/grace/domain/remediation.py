@@ -1,8 +1,8 @@
 """What acting on fired rollback triggers decides, with no I/O: the incident's severity, its
 dedup key, title, description and context, and the summary of a remediation run.
 
-The remediation pipeline (:mod:`grace.remediation`) carries these out; every trigger source
-(a snapshot, a batch, a rollback check) reaches them through it.
+The remediation pipeline (:mod:`grace.services.remediation`) carries these out; every
+trigger source (a snapshot, a batch, a rollback check) reaches them through it.
 """
 
 from __future__ import annotations

@@ -19,8 +19,8 @@ from grace.api.deps import MAX_ID, GraceDep, Reader, Run
 from grace.api.responses import JSONReply, reply
 from grace.api.schemas import EventPage
 from grace.api.shapes import Identifier
-from grace.clarity import Event
 from grace.errors import InvalidInput
+from grace.services.clarity import Event
 
 router = APIRouter(prefix="/api/model-registry", tags=["events"])
 

@@ -18,11 +18,11 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 from grace.adapters.store import Store
-from grace.clarity import EventBus
 from grace.clock import Clock
 from grace.domain.events import REGISTRY_SOURCE, Event, EventType
 from grace.errors import GraceError
-from grace.runner import Runner
+from grace.services.clarity import EventBus
+from grace.services.runner import Runner
 
 __all__ = ["Announcer", "Callback", "UserCallbacks"]
 

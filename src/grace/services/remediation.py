@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from grace.adapters.store import Store
-from grace.callbacks import Announcer, UserCallbacks
 from grace.clock import Clock
 from grace.domain.events import REGISTRY_SOURCE, Event, EventType, new_event_id
 from grace.domain.records import ModelEntry
@@ -38,10 +37,11 @@ from grace.domain.remediation import (
 from grace.domain.severity import Severity
 from grace.domain.triggers import TriggerEvaluation
 from grace.errors import GraceError
-from grace.incident_registry import IncidentRegistry
-from grace.playbooks import MODEL_ROLLBACK
-from grace.runner import Runner
-from grace.self_healing import SelfHealingEngine
+from grace.services.callbacks import Announcer, UserCallbacks
+from grace.services.incident_registry import IncidentRegistry
+from grace.services.playbooks import MODEL_ROLLBACK
+from grace.services.runner import Runner
+from grace.services.self_healing import SelfHealingEngine
 
 __all__ = ["Action", "Remediation"]
 

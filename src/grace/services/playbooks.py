@@ -16,17 +16,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from grace.adapters.store import Store
-from grace.clarity import EventBus
 from grace.clock import Clock
-from grace.deployments import Deployments
 from grace.domain.events import Event, EventType
 from grace.domain.records import ChangeCause
 from grace.domain.severity import Severity
 from grace.domain.stages import DeploymentStage
 from grace.domain.trust import trust_after_rollback
 from grace.errors import ConcurrentChange, GraceError
-from grace.runner import Runner
-from grace.self_healing import Playbook, PlaybookRun, PlaybookStep
+from grace.services.clarity import EventBus
+from grace.services.deployments import Deployments
+from grace.services.runner import Runner
+from grace.services.self_healing import Playbook, PlaybookRun, PlaybookStep
 
 __all__ = ["MODEL_ROLLBACK", "model_rollback_playbook"]
 
@@ -41,7 +41,7 @@ class VerificationFailed(GraceError):
 def model_rollback_playbook(
     store: Store, deployments: Deployments, bus: EventBus, clock: Clock, blocking: Runner
 ) -> Playbook:
-    """The playbook; ``blocking`` runs its database work (grace.runner)."""
+    """The playbook; ``blocking`` runs its database work (grace.services.runner)."""
 
     async def find_previous_stable_version(run: PlaybookRun) -> Mapping[str, Any]:
         current, target = await blocking(deployments.find_previous_stable, run.resource_id)

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 
 from grace.adapters.store import RecordedSnapshot, SnapshotWrite, Store, StoreBusy, WindowStart
 from grace.errors import GraceError
-from grace.runner import Runner
+from grace.services.runner import Runner
 
 __all__ = ["MAX_GROUP", "MAX_INLINE_GROUP", "PROBE_EVERY", "SOLO_AFTER", "SnapshotWriter"]
 

@@ -1,0 +1,245 @@
+"""The incident registry: incidents opened by the model registry (or anyone), kept with a timeline.
+
+A second incident for the same cause while one is unresolved is not a
+duplicate: it becomes another occurrence of the open one (the database holds
+one unresolved incident per dedup key), raising its severity if higher.
+Status moves open -> acknowledged -> resolved (or open -> resolved).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from grace.adapters.store import NewIncident, Store, StoreSession
+from grace.clock import Clock
+from grace.domain.events import Event, EventType
+from grace.domain.records import Incident, IncidentStatus, TimelineEntry
+from grace.domain.severity import Severity, parse_severity
+from grace.domain.validation import (
+    MAX_KIND_LENGTH,
+    check_filter,
+    check_identifier,
+    check_json_object,
+    check_optional_text,
+)
+from grace.errors import ConcurrentChange, Conflict, InvalidInput
+from grace.services.clarity import EventBus
+from grace.services.runner import Runner
+
+__all__ = ["IncidentRegistry"]
+
+SOURCE = "incident_registry"
+MAX_TITLE = 500
+
+
+def _parse_status(value: IncidentStatus | str) -> IncidentStatus:
+    try:
+        return IncidentStatus(value)
+    except ValueError:
+        known = ", ".join(s.value for s in IncidentStatus)
+        raise InvalidInput(
+            "status", f"{value!r} is not an incident status; expected {known}"
+        ) from None
+
+
+class IncidentRegistry:
+    def __init__(
+        self, store: Store, *, bus: EventBus, clock: Clock, run: Runner | None = None
+    ) -> None:
+        self._store = store
+        self._run = run or Runner(store)
+        self._bus = bus
+        self._clock = clock
+
+    async def create_incident(
+        self,
+        source: str,
+        resource_type: str,
+        resource_id: str,
+        severity: Severity | str,
+        title: str,
+        description: str = "",
+        context: Mapping[str, Any] | None = None,
+        *,
+        dedup_key: str | None = None,
+    ) -> Incident:
+        """Open an incident, or add an occurrence to the unresolved one with the same dedup key.
+
+        The dedup key is ``dedup_key``, else ``context['dedup_key']``, else
+        source, resource type, resource id and title together.  Returns the
+        incident without its timeline (``get_incident`` has it).
+        """
+        check_identifier("source", source, 100)
+        check_identifier("resource_type", resource_type, 100)
+        check_identifier("resource_id", resource_id)
+        level = parse_severity(severity)
+        if not isinstance(title, str) or not title.strip():
+            raise InvalidInput("title", "must be a non-empty string")
+        check_optional_text("title", title, MAX_TITLE)
+        check_optional_text("description", description)
+        ctx = check_json_object("context", context)
+        key = dedup_key or ctx.get("dedup_key") or f"{source}:{resource_type}:{resource_id}:{title}"
+        check_identifier("dedup_key", str(key), 400)
+        new = NewIncident(
+            source, resource_type, resource_id, level, title, description or "", ctx, str(key)
+        )
+        incident, events = await self._run(self._open_or_recur, new)
+        await self._publish(events)
+        return incident
+
+    def _open_or_recur(self, new: NewIncident) -> tuple[Incident, list[Event]]:
+        for attempt in range(2):
+            try:
+                with self._store.write() as s:
+                    return self._open_or_recur_in(s, new)
+            except ConcurrentChange:
+                # Another writer opened it between our look and our insert: recur on theirs.
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _open_or_recur_in(self, s: StoreSession, new: NewIncident) -> tuple[Incident, list[Event]]:
+        now = self._clock.now()
+        existing = s.find_open_incident(new.dedup_key)
+        if existing is None:
+            incident = s.insert_incident(new, now)
+            s.append_timeline(
+                incident.id, now, "opened", new.title, data={"severity": new.severity.value}
+            )
+            event = self._event(EventType.INCIDENT_OPENED, incident, now)
+        else:
+            incident = s.record_occurrence(existing.id, new.severity, new.context, now)
+            # The count and last_seen_at live on the incident; the timeline only notes a
+            # recurrence that changes something, so a long outage does not flood it.
+            if incident.severity is not existing.severity:
+                s.append_timeline(
+                    incident.id,
+                    now,
+                    "severity_raised",
+                    f"occurrence {incident.occurrences}: severity raised from "
+                    f"{existing.severity} to {incident.severity}",
+                    data={"severity": new.severity.value},
+                )
+            event = self._event(EventType.INCIDENT_OCCURRED, incident, now)
+        stored = s.append_event(event)
+        return incident, [stored]
+
+    def _event(self, event_type: str, incident: Incident, at: Any) -> Event:
+        return Event.of(
+            event_type,
+            SOURCE,
+            incident.resource_id,
+            {
+                "incident_id": incident.id,
+                "severity": incident.severity.value,
+                "status": incident.status.value,
+                "title": incident.title,
+                "occurrences": incident.occurrences,
+                "source": incident.source,
+                "resource_type": incident.resource_type,
+            },
+            at,
+        )
+
+    async def _publish(self, events: list[Event]) -> None:
+        for event in events:
+            await self._bus.publish(event)
+
+    # -- reading -----------------------------------------------------------------
+    def get_incident(self, incident_id: int) -> Incident:
+        with self._store.read() as s:
+            return s.get_incident(incident_id)
+
+    def find_open(self, dedup_key: str) -> Incident | None:
+        with self._store.read() as s:
+            return s.find_open_incident(dedup_key)
+
+    def list_incidents(
+        self,
+        resource_id: str | None = None,
+        status: IncidentStatus | str | None = None,
+        *,
+        severity: Severity | str | None = None,
+        before_id: int | None = None,
+        limit: int = 100,
+    ) -> list[Incident]:
+        state = _parse_status(status) if status is not None else None
+        level = parse_severity(severity) if severity is not None else None
+        resource_id = check_filter("model_id", resource_id)
+        with self._store.read() as s:
+            return s.list_incidents(
+                resource_id=resource_id,
+                status=state,
+                severity=level,
+                before_id=before_id,
+                limit=limit,
+            )
+
+    # -- acting on incidents ------------------------------------------------------------
+    async def acknowledge(
+        self, incident_id: int, *, actor: str | None = None, note: str | None = None
+    ) -> Incident:
+        return await self._transition(incident_id, IncidentStatus.ACKNOWLEDGED, actor, note)
+
+    async def resolve(
+        self, incident_id: int, *, actor: str | None = None, note: str | None = None
+    ) -> Incident:
+        return await self._transition(incident_id, IncidentStatus.RESOLVED, actor, note)
+
+    async def annotate(
+        self,
+        incident_id: int,
+        message: str,
+        *,
+        actor: str | None = None,
+        kind: str = "note",
+        data: Mapping[str, Any] | None = None,
+    ) -> TimelineEntry:
+        """Add an entry to the incident's timeline."""
+        if not isinstance(message, str) or not message.strip():
+            raise InvalidInput("message", "must be a non-empty string")
+        check_optional_text("message", message)
+        check_identifier("kind", kind, MAX_KIND_LENGTH)
+        payload = check_json_object("data", data)
+
+        def write() -> tuple[TimelineEntry, Event]:
+            with self._store.write() as s:
+                now = self._clock.now()
+                entry = s.append_timeline(
+                    incident_id, now, kind, message, actor=actor, data=payload
+                )
+                incident = s.get_incident(incident_id)
+                event = s.append_event(self._event(EventType.INCIDENT_ANNOTATED, incident, now))
+                return entry, event
+
+        entry, event = await self._run(write)
+        await self._publish([event])
+        return entry
+
+    async def _transition(
+        self, incident_id: int, status: IncidentStatus, actor: str | None, note: str | None
+    ) -> Incident:
+        check_optional_text("note", note)
+
+        def write() -> tuple[Incident, Event]:
+            with self._store.write() as s:
+                current = s.get_incident(incident_id)
+                if current.status is IncidentStatus.RESOLVED:
+                    raise Conflict(f"incident {incident_id} is already resolved")
+                if current.status is status:
+                    raise Conflict(f"incident {incident_id} is already {status.value}")
+                now = self._clock.now()
+                s.set_incident_status(incident_id, status, actor, now)
+                s.append_timeline(incident_id, now, status.value, note or status.value, actor=actor)
+                incident = s.get_incident(incident_id)  # with the timeline, for the caller
+                event_type = (
+                    EventType.INCIDENT_RESOLVED
+                    if status is IncidentStatus.RESOLVED
+                    else EventType.INCIDENT_ACKNOWLEDGED
+                )
+                return incident, s.append_event(self._event(event_type, incident, now))
+
+        incident, event = await self._run(write)
+        await self._publish([event])
+        return incident
