@@ -66,7 +66,7 @@ from grace.errors import (
     NoProductionVersion,
     error_types,
 )
-from grace.services.model_registry import (
+from grace.services.results import (
     BatchItem,
     BatchResult,
     FleetHealth,

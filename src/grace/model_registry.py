@@ -9,15 +9,17 @@ from __future__ import annotations
 
 from grace.bootstrap import default
 from grace.services.model_registry import (
-    BatchItem,
-    BatchResult,
     DeploymentStage,
-    FleetHealth,
-    FleetIssue,
-    HealthSummary,
     ModelEntry,
     ModelPerformanceSnapshot,
     ModelRegistry,
+)
+from grace.services.results import (
+    BatchItem,
+    BatchResult,
+    FleetHealth,
+    FleetIssue,
+    HealthSummary,
     RollbackCheck,
     RollbackResult,
     SnapshotResult,

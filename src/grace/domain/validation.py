@@ -20,6 +20,7 @@ __all__ = [
     "MAX_NAME_LENGTH",
     "MAX_REASON_LENGTH",
     "MAX_TAG_LENGTH",
+    "check_bool",
     "check_filter",
     "check_identifier",
     "check_json_object",
@@ -185,3 +186,9 @@ def check_mapping(field: str, value: object) -> dict[str, Any]:
     if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
         raise InvalidInput(field, "must be a mapping with string keys")
     return dict(value)
+
+
+def check_bool(field: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidInput(field, f"must be true or false, got {value!r}")
+    return value

@@ -20,9 +20,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypedDict
+from typing import Any
 
 from grace.adapters.store import NewVersion, SnapshotTarget, SnapshotWrite, Store
 from grace.clock import Clock
@@ -30,7 +29,6 @@ from grace.domain.events import Event, EventType
 from grace.domain.health import FleetBucket, classify_health, fleet_bucket
 from grace.domain.history import production_version_at
 from grace.domain.records import (
-    DESCRIPTIVE_FIELDS,
     ChangeCause,
     ModelEntry,
     ModelSettings,
@@ -47,15 +45,13 @@ from grace.domain.triggers import (
 )
 from grace.domain.trust import INITIAL_TRUST
 from grace.domain.validation import (
-    MAX_NAME_LENGTH,
     MAX_REASON_LENGTH,
+    check_bool,
     check_filter,
     check_identifier,
-    check_json_object,
-    check_number,
     check_optional_text,
-    check_tags,
 )
+from grace.domain.version_fields import check_version_fields
 from grace.errors import (
     Conflict,
     GraceError,
@@ -63,11 +59,20 @@ from grace.errors import (
     ModelNotFound,
     NoProductionVersion,
     VersionNotFound,
-    error_field,
 )
 from grace.services.callbacks import Announcer, Callback, UserCallbacks
 from grace.services.deployments import SOURCE, Deployments
 from grace.services.remediation import Remediation
+from grace.services.results import (
+    BatchItem,
+    BatchResult,
+    FleetHealth,
+    FleetIssue,
+    HealthSummary,
+    RollbackCheck,
+    RollbackResult,
+    SnapshotResult,
+)
 from grace.services.runner import Runner
 from grace.services.snapshot_writer import SnapshotWriter
 
@@ -81,160 +86,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _PROD = DeploymentStage.PRODUCTION
-
-
-class RollbackCheck(TypedDict, total=False):
-    model_id: str
-    should_rollback: bool
-    reasons: list[str]
-    window_minutes: int
-    auto_remediate: bool
-    version: str
-    severity: str | None
-    snapshot_count: int
-    metrics: dict[str, Any]
-    conditions: list[dict[str, Any]]
-    incident_id: int | None
-    remediation: dict[str, Any] | None
-
-
-class HealthSummary(TypedDict):
-    model_id: str
-    version: str
-    status: str
-    deployed_at: str | None
-    health_status: str
-    metrics: dict[str, Any]
-    window_minutes: int
-    severity: str | None
-    reasons: list[str]
-
-
-class FleetIssue(TypedDict):
-    model_id: str
-    version: str
-    reasons: list[str]
-    severity: str | None
-
-
-class FleetHealth(TypedDict):
-    total_models: int
-    healthy: int
-    degraded: int
-    failing: int
-    no_data: int
-    issues: list[FleetIssue]
-    window_minutes: int
-    checked_at: str | None
-
-
-class RollbackResult(TypedDict):
-    status: str
-    model_id: str
-    reason: str
-    target_version: str
-    from_version: str
-
-
-@dataclass(frozen=True, slots=True)
-class SnapshotResult:
-    """What ``record_performance_snapshot`` did with one snapshot."""
-
-    snapshot_id: int
-    model_id: str
-    version: str
-    judged: bool
-    check: RollbackCheck | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "snapshot_id": self.snapshot_id,
-            "model_id": self.model_id,
-            "version": self.version,
-            "judged": self.judged,
-            "check": dict(self.check) if self.check is not None else None,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class BatchItem:
-    """One snapshot of a batch: stored with an id, or refused with the reason."""
-
-    index: int
-    snapshot_id: int | None
-    error: GraceError | None
-
-    def to_dict(self) -> dict[str, Any]:
-        if self.error is None:
-            return {"index": self.index, "status": "stored", "snapshot_id": self.snapshot_id}
-        return {
-            "index": self.index,
-            "status": "refused",
-            "type": f"urn:grace:problem:{self.error.code()}",
-            "field": error_field(self.error),
-            "detail": self.error.detail,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class BatchResult:
-    items: list[BatchItem]
-    checks: list[RollbackCheck]
-
-    @property
-    def stored(self) -> int:
-        return sum(1 for item in self.items if item.error is None)
-
-    @property
-    def refused(self) -> int:
-        return len(self.items) - self.stored
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "stored": self.stored,
-            "refused": self.refused,
-            "items": [item.to_dict() for item in self.items],
-            "checks": [dict(c) for c in self.checks],
-        }
-
-
-def _check_bool(field: str, value: object) -> bool:
-    if not isinstance(value, bool):
-        raise InvalidInput(field, f"must be true or false, got {value!r}")
-    return value
-
-
-def _check_version_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
-    """Validate the descriptive fields of a version (all optional)."""
-    out: dict[str, Any] = {}
-    for key, value in fields.items():
-        if key == "name":
-            out[key] = check_optional_text(key, value, MAX_NAME_LENGTH)
-        elif key in {"description", "artifact_uri"}:
-            out[key] = check_optional_text(key, value)
-        elif key == "owner":
-            out[key] = None if value is None else check_identifier(key, value)
-        elif key == "tags":
-            out[key] = check_tags(key, value)
-        elif key == "expected_latency_p95_ms":
-            out[key] = (
-                None
-                if value is None
-                else check_number(
-                    key, value, minimum=0.0, exclusive_minimum=True, maximum=86_400_000.0
-                )
-            )
-        elif key in {"constitutional_compliance", "bias_check_passed"}:
-            out[key] = _check_bool(key, value)
-        elif key == "calibration_error":
-            out[key] = None if value is None else check_number(key, value, minimum=0.0, maximum=1.0)
-        elif key == "metadata":
-            out[key] = check_json_object(key, value)
-        else:
-            raise InvalidInput(
-                key, f"is not a field that can be updated; known: {', '.join(DESCRIPTIVE_FIELDS)}"
-            )
-    return out
 
 
 class ModelRegistry:
@@ -309,7 +160,7 @@ class ModelRegistry:
         target = parse_stage(stage)
         if target is DeploymentStage.ROLLBACK:
             raise InvalidInput("stage", "a version cannot be registered in rollback")
-        fields = _check_version_fields(
+        fields = check_version_fields(
             {
                 "name": name,
                 "description": description,
@@ -401,7 +252,7 @@ class ModelRegistry:
         self, model_id: str, version: str, *, actor: str | None = None, **changes: Any
     ) -> ModelEntry:
         """Change descriptive fields of a version (never its stage)."""
-        fields = _check_version_fields(changes)
+        fields = check_version_fields(changes)
         if not fields:
             raise InvalidInput("changes", "name at least one field to update")
         with self._store.write() as s:
@@ -438,7 +289,7 @@ class ModelRegistry:
             version,
             reason=reason,
             actor=actor,
-            override_governance=_check_bool("override_governance", override_governance),
+            override_governance=check_bool("override_governance", override_governance),
         )
         self._announcer.announce_soon(outcome.events)
         return outcome.entry
@@ -481,7 +332,7 @@ class ModelRegistry:
         """
         check_identifier("model_id", model_id)
         if auto_remediate is not None:
-            _check_bool("auto_remediate", auto_remediate)
+            check_bool("auto_remediate", auto_remediate)
         changes: dict[str, Any] = dict(thresholds or {})
         unknown = sorted(set(changes) - set(TriggerThresholds.names()))
         if unknown:
@@ -711,7 +562,7 @@ class ModelRegistry:
         """
         check_identifier("model_id", model_id)
         window = check_window_minutes(window_minutes)
-        act = _check_bool("auto_remediate", auto_remediate)
+        act = check_bool("auto_remediate", auto_remediate)
         if version is not None:
             check_identifier("version", version)
         entry, evaluation = await self._run(self._evaluate, model_id, window, version)
