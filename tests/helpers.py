@@ -120,7 +120,7 @@ def behind_a_held_lock(
         return waited
 
     waited = asyncio.run(main())
-    return Stall(waited, max(gaps))
+    return Stall(waited, max(gaps, default=0.0))
 
 
 @dataclass(frozen=True)

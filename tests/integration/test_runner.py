@@ -62,3 +62,33 @@ def test_behind_a_held_lock_a_small_call_moves_to_a_thread_runs_once_and_the_loo
     assert stall.longest_gap < 0.25, stall  # ... but not on the loop
     history = any_grace.registry.get_stage_history(MODEL)
     assert [(c.version, c.reason) for c in history] == [("1.0", "registered")]
+
+
+def test_a_small_call_never_waits_for_a_pooled_connection(grace: Grace) -> None:
+    """Worker threads waiting for the write lock may hold many SQLite connections; a call on
+    the loop still gets one at once (the pool has no upper bound there)."""
+    register(grace.registry, MODEL, "1.0")
+    engine = grace.store.engine  # type: ignore[attr-defined]
+    held = [engine.connect() for _ in range(40)]
+    try:
+
+        async def main() -> str:
+            entry = await asyncio.wait_for(
+                grace.run.small(grace.registry.get_model, MODEL, "1.0"), timeout=5
+            )
+            return entry.version
+
+        assert asyncio.run(main()) == "1.0"
+    finally:
+        for conn in held:
+            conn.close()
+
+
+def test_a_token_check_does_not_wait_for_the_write_lock_to_note_its_use(grace: Grace) -> None:
+    """Verifying a token notes its last use, a write; with another writer holding the lock
+    the check on the loop skips the note instead of waiting (it is tried again later)."""
+    token, secret = grace.tokens.create("reader", ["read"])
+    stall = behind_a_held_lock(grace, 0.8, lambda: grace.run.small(grace.tokens.verify, secret))
+    assert stall.longest_gap < 0.25, stall
+    assert stall.waited < 0.4, stall  # answered without waiting for the holder
+    assert grace.tokens.verify(secret) == token

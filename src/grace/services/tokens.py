@@ -10,18 +10,22 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 import threading
 import time
 from collections.abc import Iterable
 from datetime import datetime
 
-from grace.adapters.store import Store
+from grace.adapters.store import Store, StoreBusy
 from grace.clock import Clock
 from grace.domain.tokens import ApiToken, parse_scopes
 from grace.domain.validation import check_identifier
+from grace.errors import GraceError
 
 __all__ = ["TOKEN_PREFIX", "TokenService"]
+
+log = logging.getLogger("grace.tokens")
 
 TOKEN_PREFIX = "grc"  # noqa: S105 - a public prefix, not a secret
 _TOUCH_EVERY_SECONDS = 60.0
@@ -87,12 +91,12 @@ class TokenService:
             return token
         now = time.monotonic()
         token = self._lookup(presented)
-        if token is not None:
-            self._touch(token.token_id, now)
-        with self._lock:
+        with self._lock:  # at once: a revocation committing after the read clears it again
             if len(self._verified) > 10_000:  # bounded: a flood of wrong tokens must not grow it
                 self._verified.clear()
             self._verified[_digest(presented)] = (now + self._ttl, token)
+        if token is not None:
+            self._touch(token.token_id, now)
         return token
 
     def _lookup(self, presented: str) -> ApiToken | None:
@@ -109,11 +113,20 @@ class TokenService:
         return token
 
     def _touch(self, token_id: str, now: float) -> None:
+        """Note when the token was last used, at most once a minute, on a best-effort basis:
+        it is information for people, so a busy or failing database never fails the check
+        (the next verification tries again)."""
         if self._touched.get(token_id, 0.0) > now:
             return
-        with self._store.write() as s:
-            s.touch_token(token_id, self._clock.now())
-        self._touched[token_id] = now + _TOUCH_EVERY_SECONDS  # once it is written
+        try:
+            with self._store.write() as s:
+                s.touch_token(token_id, self._clock.now())
+        except StoreBusy:
+            return  # on the event loop with the lock held: not worth waiting for
+        except GraceError as exc:
+            log.warning("could not record the use of token %s: %s", token_id, exc.detail)
+            return
+        self._touched[token_id] = now + _TOUCH_EVERY_SECONDS
 
     def _forget(self) -> None:
         with self._lock:

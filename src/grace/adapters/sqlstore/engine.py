@@ -98,6 +98,11 @@ def _sqlite_engine(url: URL, *, echo: bool) -> Engine:
     if in_memory:
         # One shared connection, or every checkout would see a different empty database.
         kwargs["poolclass"] = StaticPool
+    else:
+        # A checkout never waits for a free connection: calls run on the event loop
+        # (Runner.small) while worker threads may hold many, waiting for the write lock.  A
+        # SQLite connection is a file handle; the threads that can hold one are bounded.
+        kwargs.update(pool_size=5, max_overflow=-1)
     engine = create_engine(url, **kwargs)
 
     @event.listens_for(engine, "connect")
