@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 from grace.bootstrap import Grace
 from tests.helpers import behind_a_held_lock, register
@@ -92,3 +93,19 @@ def test_a_token_check_does_not_wait_for_the_write_lock_to_note_its_use(grace: G
     assert stall.longest_gap < 0.25, stall
     assert stall.waited < 0.4, stall  # answered without waiting for the holder
     assert grace.tokens.verify(secret) == token
+
+
+def test_no_commit_pays_for_a_wal_checkpoint_yet_the_log_is_checkpointed(grace: Grace) -> None:
+    """SQLite's checkpoint-on-commit is off for every connection of the store (a commit made
+    on the event loop must not do a checkpoint's I/O); the store's checkpointer thread does
+    them instead, for every kind of write, so the write-ahead log does not grow unbounded."""
+    engine = grace.store.engine  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+    for i in range(300):  # plain write sessions, no snapshot
+        register(grace.registry, f"m{i:03d}", "1.0")
+    checkpointer = grace.store.checkpointer  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 10
+    while checkpointer.checkpoints == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert checkpointer.checkpoints >= 1

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, exists, func, insert, or_, select
+from sqlalchemy import Engine, bindparam, event, exists, func, insert, or_, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import PoolProxiedConnection
@@ -136,7 +136,7 @@ class _Prepared:
 class SnapshotPath:
     """Runs :meth:`record_snapshots` on one kept connection, one call at a time."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, checkpointer: Checkpointer | None) -> None:
         self._engine = engine
         dialect = engine.dialect
         self._postgres = dialect.name == "postgresql"
@@ -148,7 +148,7 @@ class SnapshotPath:
         self._lock = threading.Lock()
         self._conn: PoolProxiedConnection | None = None
         self._busy_timeout_ms: int | None = None
-        self._checkpointer: Checkpointer | None = None
+        self._checkpointer = checkpointer  # the store's (it closes it)
         self._closed = False
         self._dbapi_error: type[Exception] = engine.dialect.loaded_dbapi.Error
 
@@ -158,12 +158,6 @@ class SnapshotPath:
             if self._closed:
                 raise RuntimeError("the store is closed")
             conn = self._engine.raw_connection()
-            if not self._postgres:
-                with _cursor(conn) as cursor:
-                    cursor.execute("PRAGMA wal_autocheckpoint=0")
-                    journal = cursor.execute("PRAGMA journal_mode").fetchone()
-                if journal and str(journal[0]).lower() == "wal" and self._checkpointer is None:
-                    self._checkpointer = Checkpointer(self._engine)
             self._conn, self._busy_timeout_ms = conn, None
         return self._conn
 
@@ -290,8 +284,6 @@ class SnapshotPath:
             conn, self._conn = self._conn, None
             if conn is not None:
                 conn.close()
-        if self._checkpointer is not None:
-            self._checkpointer.close()
 
 
 class ReadPath:
@@ -377,13 +369,35 @@ def event_params(event: Event, seq: int) -> dict[str, Any]:
 
 class Checkpointer:
     """Checkpoints an SQLite write-ahead log in its own thread, passively (never waiting
-    for, or blocking, a writer or a reader), after a run of commits or a second after one."""
+    for, or blocking, a writer or a reader), after a run of commits or a second after one.
+
+    ``for_engine`` starts one for a file database in WAL mode and turns SQLite's own
+    checkpoint-on-commit off for the engine's connections, so that no commit (one made on
+    the event loop included) pays for a checkpoint; every committer reports ``committed``.
+    """
+
+    @classmethod
+    def for_engine(cls, engine: Engine) -> Checkpointer | None:
+        if engine.dialect.name != "sqlite":
+            return None
+        with engine.connect() as conn:
+            journal = conn.exec_driver_sql("PRAGMA journal_mode").scalar()
+        if str(journal).lower() != "wal":
+            return None
+
+        @event.listens_for(engine, "connect")
+        def _no_autocheckpoint(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")
+
+        engine.dispose()  # connections opened before keep their automatic checkpoints
+        return cls(engine)
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._wake = threading.Event()
         self._stop = False
         self._pending = 0
+        self.checkpoints = 0  # done so far (for tests and diagnostics)
         self._thread = threading.Thread(target=self._run, name="grace-wal-checkpoint", daemon=True)
         self._thread.start()
 
@@ -406,6 +420,7 @@ class Checkpointer:
                         conn = self._engine.raw_connection()
                     with _cursor(conn) as cursor:
                         cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    self.checkpoints += 1
                 except (sqlite3.Error, DBAPIError):
                     log.warning("a WAL checkpoint failed; the next will retry", exc_info=True)
                     if conn is not None:

@@ -44,6 +44,7 @@ from grace.adapters.sqlstore.hotpath import (
     Q_WINDOW,
     SETTINGS_COLUMNS,
     WINDOW_AGGREGATES,
+    Checkpointer,
     ReadPath,
     SnapshotPath,
     event_params,
@@ -386,7 +387,8 @@ class SqlStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._snapshots = SnapshotPath(engine)
+        self._checkpointer = Checkpointer.for_engine(engine)
+        self._snapshots = SnapshotPath(engine, self._checkpointer)
         self._reads = ReadPath(engine)
         self._sqlite = engine.dialect.name == "sqlite"
 
@@ -415,6 +417,8 @@ class SqlStore:
                     )
                     with conn.begin():
                         yield SqlSession(conn)
+                    if self._checkpointer is not None:
+                        self._checkpointer.committed()
                 else:
                     # A read never persists anything: the transaction is always rolled back.
                     transaction = conn.begin()
@@ -446,9 +450,16 @@ class SqlStore:
     def token_active_since(self, at: datetime) -> bool:
         return self._reads.token_active_since(at)
 
+    @property
+    def checkpointer(self) -> Checkpointer | None:
+        """The thread that checkpoints SQLite's write-ahead log (None elsewhere)."""
+        return self._checkpointer
+
     def close(self) -> None:
         self._snapshots.close()
         self._reads.close()
+        if self._checkpointer is not None:
+            self._checkpointer.close()
         self.engine.dispose()
 
 
