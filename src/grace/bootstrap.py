@@ -91,12 +91,14 @@ def build(
     )
     engine_.register_playbook(model_rollback_playbook(store, deployments, bus, clock, run))
     engine_.abandon_orphans()  # runs a crash left behind must not block remediation
+    events = EventLog(store)
     callbacks = UserCallbacks(
-        store, bus=bus, clock=clock, run=run, timeout=settings.callback_timeout_seconds
+        events, bus=bus, clock=clock, run=run, timeout=settings.callback_timeout_seconds
     )
     announcer = Announcer(bus, callbacks)
     remediation = Remediation(
         store,
+        events=events,
         clock=clock,
         run=run,
         incidents=incidents,
@@ -128,7 +130,7 @@ def build(
         engine_,
         registry,
         tokens,
-        EventLog(store),
+        events,
         run,
     )
 

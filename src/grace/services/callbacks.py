@@ -17,11 +17,10 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
-from grace.adapters.store import Store
 from grace.clock import Clock
 from grace.domain.events import REGISTRY_SOURCE, Event, EventType
 from grace.errors import GraceError
-from grace.services.clarity import EventBus
+from grace.services.clarity import EventBus, EventLog
 from grace.services.runner import Runner
 
 __all__ = ["Announcer", "Callback", "UserCallbacks"]
@@ -33,9 +32,9 @@ Callback = Callable[..., Awaitable[Any]]
 
 class UserCallbacks:
     def __init__(
-        self, store: Store, *, bus: EventBus, clock: Clock, run: Runner, timeout: float
+        self, events: EventLog, *, bus: EventBus, clock: Clock, run: Runner, timeout: float
     ) -> None:
-        self._store = store
+        self._events = events
         self._bus = bus
         self._clock = clock
         self._run = run
@@ -68,16 +67,12 @@ class UserCallbacks:
                 self._clock.now(),
             )
             try:
-                stored = await self._run(self._append_event, event)
+                stored = await self._run(self._events.append, event)
                 await self._bus.publish(stored)
             except GraceError:
                 log.exception("could not record the failure of the %s callback", kind)
             return False
         return True
-
-    def _append_event(self, event: Event) -> Event:
-        with self._store.write() as s:
-            return s.append_event(event)
 
 
 class Announcer:

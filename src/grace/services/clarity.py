@@ -111,10 +111,16 @@ class EventBus:
 
 
 class EventLog:
-    """Reads the durable event log that the core writes with each change."""
+    """The durable event log that the core writes with each change: read it, or append an
+    event that belongs to no other change (in a transaction of its own)."""
 
     def __init__(self, store: Store) -> None:
         self._store = store
+
+    def append(self, event: Event) -> Event:
+        """``event`` stored at the next log position, as stored."""
+        with self._store.write() as s:
+            return s.append_event(event)
 
     def list_events(
         self,

@@ -18,7 +18,6 @@ method.  Database work of coroutines goes through the Runner (grace.services.run
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -82,8 +81,6 @@ __all__ = [
     "ModelPerformanceSnapshot",
     "ModelRegistry",
 ]
-
-log = logging.getLogger(__name__)
 
 _PROD = DeploymentStage.PRODUCTION
 

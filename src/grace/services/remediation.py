@@ -38,6 +38,7 @@ from grace.domain.severity import Severity
 from grace.domain.triggers import TriggerEvaluation
 from grace.errors import GraceError
 from grace.services.callbacks import Announcer, UserCallbacks
+from grace.services.clarity import EventLog
 from grace.services.incident_registry import IncidentRegistry
 from grace.services.playbooks import MODEL_ROLLBACK
 from grace.services.runner import Runner
@@ -75,6 +76,7 @@ class Remediation:
         self,
         store: Store,
         *,
+        events: EventLog,
         clock: Clock,
         run: Runner,
         incidents: IncidentRegistry,
@@ -83,6 +85,7 @@ class Remediation:
         announcer: Announcer,
     ) -> None:
         self._store = store
+        self._events = events
         self._clock = clock
         self._run = run
         self._incidents = incidents
@@ -129,7 +132,7 @@ class Remediation:
             },
             self._clock.now(),
         )
-        await self._announcer.announce([await self._run(self._append_event, fired)])
+        await self._announcer.announce([await self._run(self._events.append, fired)])
 
     async def open_incident(self, case: _Case) -> int | None:
         """The incident's id (a new one, or the one already open for this version)."""
@@ -216,7 +219,3 @@ class Remediation:
                 return s.append_event(Event.of(EventType.OPS_NOTIFIED, SOURCE, model_id, data, now))
 
         await self._announcer.announce([await self._run(write)])
-
-    def _append_event(self, event: Event) -> Event:
-        with self._store.write() as s:
-            return s.append_event(event)

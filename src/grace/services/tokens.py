@@ -78,15 +78,19 @@ class TokenService:
     def recall(self, presented: str) -> tuple[bool, ApiToken | None]:
         """(whether ``presented`` was verified within the cache time, the answer then), with
         no database work: what callers on an event loop ask before ``verify``."""
+        return self._recall(_digest(presented))
+
+    def _recall(self, key: str) -> tuple[bool, ApiToken | None]:
         with self._lock:
-            cached = self._verified.get(_digest(presented))
+            cached = self._verified.get(key)
         if cached is not None and cached[0] > time.monotonic():
             return True, cached[1]
         return False, None
 
     def verify(self, presented: str) -> ApiToken | None:
         """The active token ``presented`` stands for, or None."""
-        known, token = self.recall(presented)
+        key = _digest(presented)
+        known, token = self._recall(key)
         if known:
             return token
         now = time.monotonic()
@@ -94,7 +98,7 @@ class TokenService:
         with self._lock:  # at once: a revocation committing after the read clears it again
             if len(self._verified) > 10_000:  # bounded: a flood of wrong tokens must not grow it
                 self._verified.clear()
-            self._verified[_digest(presented)] = (now + self._ttl, token)
+            self._verified[key] = (now + self._ttl, token)
         if token is not None:
             self._touch(token.token_id, now)
         return token

@@ -440,7 +440,7 @@ class SqlStore:
     @property
     def writes_without_waiting(self) -> bool:
         """Whether ``record_snapshots(wait=False)`` can succeed (SQLite; not PostgreSQL)."""
-        return self.engine.dialect.name == "sqlite"
+        return self._sqlite
 
     def record_snapshots(
         self, writes: Sequence[SnapshotWrite], window_start: WindowStart, *, wait: bool = True
