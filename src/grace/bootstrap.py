@@ -17,9 +17,10 @@ from grace.adapters.sqlstore.engine import make_engine
 from grace.adapters.sqlstore.store import SqlStore
 from grace.adapters.store import Store
 from grace.clock import Clock, SystemClock
-from grace.services.callbacks import Announcer, UserCallbacks
+from grace.services.callbacks import UserCallbacks
 from grace.services.clarity import EventBus, EventLog
 from grace.services.deployments import Deployments
+from grace.services.follower import EventFollower
 from grace.services.incident_registry import IncidentRegistry
 from grace.services.model_registry import ModelRegistry
 from grace.services.playbooks import model_rollback_playbook
@@ -46,12 +47,15 @@ class Grace:
     registry: ModelRegistry
     tokens: TokenService
     events: EventLog
+    #: Hands committed events on to the bus and the monitoring callback, in seq order.
+    follower: EventFollower
     #: The one way async code runs blocking database work (grace.services.runner).
     run: Runner
     _closed: bool = field(default=False, repr=False)
 
     def close(self) -> None:
         if not self._closed:
+            self.follower.close()
             self.store.close()
             self._closed = True
 
@@ -79,11 +83,16 @@ def build(
         store = SqlStore(engine)
     bus = bus or EventBus(handler_timeout=settings.callback_timeout_seconds)
     run = Runner(store)
+    events = EventLog(store)
+    callbacks = UserCallbacks(
+        events, clock=clock, run=run, timeout=settings.callback_timeout_seconds
+    )
+    follower = EventFollower(events, bus=bus, callbacks=callbacks, run=run)
     deployments = Deployments(store, clock)
-    incidents = IncidentRegistry(store, bus=bus, clock=clock, run=run)
+    incidents = IncidentRegistry(store, follower=follower, clock=clock, run=run)
     engine_ = SelfHealingEngine(
         store,
-        bus=bus,
+        follower=follower,
         clock=clock,
         cooldown=timedelta(minutes=settings.remediation_cooldown_minutes),
         stale_after=timedelta(seconds=settings.playbook_stale_seconds),
@@ -91,11 +100,6 @@ def build(
     )
     engine_.register_playbook(model_rollback_playbook(store, deployments, bus, clock, run))
     engine_.abandon_orphans()  # runs a crash left behind must not block remediation
-    events = EventLog(store)
-    callbacks = UserCallbacks(
-        events, bus=bus, clock=clock, run=run, timeout=settings.callback_timeout_seconds
-    )
-    announcer = Announcer(bus, callbacks)
     remediation = Remediation(
         store,
         events=events,
@@ -104,7 +108,7 @@ def build(
         incidents=incidents,
         engine=engine_,
         callbacks=callbacks,
-        announcer=announcer,
+        follower=follower,
     )
     registry = ModelRegistry(
         store,
@@ -112,7 +116,7 @@ def build(
         clock=clock,
         run=run,
         callbacks=callbacks,
-        announcer=announcer,
+        follower=follower,
         remediation=remediation,
         default_thresholds=settings.default_thresholds(),
         default_window_minutes=settings.default_window_minutes,
@@ -131,6 +135,7 @@ def build(
         registry,
         tokens,
         events,
+        follower,
         run,
     )
 

@@ -139,12 +139,14 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         sweeper = asyncio.create_task(_sweep_orphans(grace))
+        grace.follower.start()
         try:
             yield
         finally:
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
+            await grace.follower.stop()
             if close_on_shutdown:
                 grace.close()
 

@@ -1,41 +1,44 @@
-"""The guide's user callbacks and how committed events are announced in the process.
+"""The guide's user callbacks.
 
 :class:`UserCallbacks` holds the three callbacks the guide sets on the registry (incident,
 monitoring, self-healing) and calls one within a timeout: a callback that raises or hangs
 is logged and recorded as a ``callback.failed`` event, and never breaks the caller's flow.
-
-:class:`Announcer` hands committed events, in the order they were announced, to the
-monitoring callback or else the in-process bus.  (Its in-memory queue is what the event
-log's follower replaces: the delivery issue's first step.)
+(The monitoring callback is called by the event log's follower, grace.services.follower.)
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from grace.clock import Clock
 from grace.domain.events import REGISTRY_SOURCE, Event, EventType
 from grace.errors import GraceError
-from grace.services.clarity import EventBus, EventLog
+from grace.services.clarity import EventLog
 from grace.services.runner import Runner
 
-__all__ = ["Announcer", "Callback", "UserCallbacks"]
+__all__ = ["Callback", "Called", "UserCallbacks"]
 
 log = logging.getLogger("grace.callbacks")
 
 Callback = Callable[..., Awaitable[Any]]
 
 
+@dataclass(frozen=True, slots=True)
+class Called:
+    """How a callback went: ``failure`` is the stored ``callback.failed`` event, if it failed
+    and that could be recorded (the caller hands it to the follower)."""
+
+    ok: bool
+    failure: Event | None = None
+
+
 class UserCallbacks:
-    def __init__(
-        self, events: EventLog, *, bus: EventBus, clock: Clock, run: Runner, timeout: float
-    ) -> None:
+    def __init__(self, events: EventLog, *, clock: Clock, run: Runner, timeout: float) -> None:
         self._events = events
-        self._bus = bus
         self._clock = clock
         self._run = run
         self.timeout = timeout
@@ -48,8 +51,8 @@ class UserCallbacks:
 
     async def call(
         self, kind: str, model_id: str | None, callback: Callback, **kwargs: Any
-    ) -> bool:
-        """Await ``callback(**kwargs)`` within the timeout; whether it succeeded."""
+    ) -> Called:
+        """Await ``callback(**kwargs)`` within the timeout."""
         try:
             await asyncio.wait_for(callback(**kwargs), self.timeout)
         except Exception as exc:  # noqa: BLE001 - a user's callback may fail in any way; none may break us
@@ -67,61 +70,8 @@ class UserCallbacks:
                 self._clock.now(),
             )
             try:
-                stored = await self._run(self._events.append, event)
-                await self._bus.publish(stored)
+                return Called(ok=False, failure=await self._run(self._events.append, event))
             except GraceError:
                 log.exception("could not record the failure of the %s callback", kind)
-            return False
-        return True
-
-
-class Announcer:
-    def __init__(self, bus: EventBus, callbacks: UserCallbacks) -> None:
-        self._bus = bus
-        self._callbacks = callbacks
-        # Committed events waiting to be announced; one queue keeps them in commit order.
-        self._outbox: deque[Event] = deque()
-        self._background: set[asyncio.Task[None]] = set()
-
-    def listened(self) -> bool:
-        """Whether anyone hears announced events (the monitoring callback or a subscriber)."""
-        return self._callbacks.monitoring is not None or bool(self._bus.subscriber_count)
-
-    async def announce(self, events: Iterable[Event]) -> None:
-        """Hand committed events, in commit order, to the monitoring callback or else the bus."""
-        self._outbox.extend(events)
-        await self._drain()
-
-    def announce_soon(self, events: Sequence[Event]) -> None:
-        """Announce from a plain method: queued on the running loop if there is one, else now."""
-        if not events or not self.listened():
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            asyncio.run(self.announce(events))
-            return
-        self._outbox.extend(events)
-        task = loop.create_task(self._drain())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
-    async def _drain(self) -> None:
-        while self._outbox:
-            try:
-                event = self._outbox.popleft()
-            except IndexError:  # another drainer took the last one
-                return
-            monitoring = self._callbacks.monitoring
-            if monitoring is not None:
-                await self._callbacks.call(
-                    "monitoring",
-                    event.resource_id,
-                    monitoring,
-                    event_type=event.event_type,
-                    source=event.source,
-                    resource_id=event.resource_id,
-                    data=event.data,
-                )
-            else:
-                await self._bus.publish(event)
+            return Called(ok=False)
+        return Called(ok=True)

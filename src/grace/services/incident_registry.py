@@ -24,7 +24,7 @@ from grace.domain.validation import (
     check_optional_text,
 )
 from grace.errors import ConcurrentChange, Conflict, InvalidInput
-from grace.services.clarity import EventBus
+from grace.services.follower import EventFollower
 from grace.services.runner import Runner
 
 __all__ = ["IncidentRegistry"]
@@ -45,11 +45,11 @@ def _parse_status(value: IncidentStatus | str) -> IncidentStatus:
 
 class IncidentRegistry:
     def __init__(
-        self, store: Store, *, bus: EventBus, clock: Clock, run: Runner | None = None
+        self, store: Store, *, follower: EventFollower, clock: Clock, run: Runner | None = None
     ) -> None:
         self._store = store
         self._run = run or Runner(store)
-        self._bus = bus
+        self._follower = follower
         self._clock = clock
 
     async def create_incident(
@@ -85,7 +85,7 @@ class IncidentRegistry:
             source, resource_type, resource_id, level, title, description or "", ctx, str(key)
         )
         incident, events = await self._run(self._open_or_recur, new)
-        await self._publish(events)
+        await self._follower.announce(events)
         return incident
 
     def _open_or_recur(self, new: NewIncident) -> tuple[Incident, list[Event]]:
@@ -141,10 +141,6 @@ class IncidentRegistry:
             },
             at,
         )
-
-    async def _publish(self, events: list[Event]) -> None:
-        for event in events:
-            await self._bus.publish(event)
 
     # -- reading -----------------------------------------------------------------
     def get_incident(self, incident_id: int) -> Incident:
@@ -214,7 +210,7 @@ class IncidentRegistry:
                 return entry, event
 
         entry, event = await self._run(write)
-        await self._publish([event])
+        await self._follower.announce([event])
         return entry
 
     async def _transition(
@@ -241,5 +237,5 @@ class IncidentRegistry:
                 return incident, s.append_event(self._event(event_type, incident, now))
 
         incident, event = await self._run(write)
-        await self._publish([event])
+        await self._follower.announce([event])
         return incident

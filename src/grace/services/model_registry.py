@@ -59,8 +59,9 @@ from grace.errors import (
     NoProductionVersion,
     VersionNotFound,
 )
-from grace.services.callbacks import Announcer, Callback, UserCallbacks
+from grace.services.callbacks import Callback, UserCallbacks
 from grace.services.deployments import SOURCE, Deployments
+from grace.services.follower import EventFollower
 from grace.services.remediation import Remediation
 from grace.services.results import (
     BatchItem,
@@ -94,7 +95,7 @@ class ModelRegistry:
         clock: Clock,
         run: Runner,
         callbacks: UserCallbacks,
-        announcer: Announcer,
+        follower: EventFollower,
         remediation: Remediation,
         default_thresholds: TriggerThresholds | None = None,
         default_window_minutes: int = 10,
@@ -106,7 +107,7 @@ class ModelRegistry:
         self._deployments = deployments
         self._clock = clock
         self._callbacks = callbacks
-        self._announcer = announcer
+        self._follower = follower
         self._remediation = remediation
         self._defaults = default_thresholds or TriggerThresholds()
         self._default_window = default_window_minutes
@@ -210,7 +211,7 @@ class ModelRegistry:
                 )
                 entry = outcome.entry
                 events.extend(outcome.events)
-        self._announcer.announce_soon(events)
+        self._follower.committed(events)
         return entry
 
     def get_model(self, model_id: str, version: str | None = None) -> ModelEntry:
@@ -257,7 +258,7 @@ class ModelRegistry:
             entry = s.update_version(model_id, version, fields, now)
             data = {"version": version, "changed": sorted(fields), "actor": actor}
             event = s.append_event(Event.of(EventType.MODEL_UPDATED, SOURCE, model_id, data, now))
-        self._announcer.announce_soon([event])
+        self._follower.committed([event])
         return entry
 
     def update_deployment_status(
@@ -288,7 +289,7 @@ class ModelRegistry:
             actor=actor,
             override_governance=check_bool("override_governance", override_governance),
         )
-        self._announcer.announce_soon(outcome.events)
+        self._follower.committed(outcome.events)
         return outcome.entry
 
     def get_stage_history(self, model_id: str) -> list[StageChange]:
@@ -365,7 +366,7 @@ class ModelRegistry:
             event = s.append_event(
                 Event.of(EventType.MODEL_SETTINGS_CHANGED, SOURCE, model_id, data, now)
             )
-        self._announcer.announce_soon([event])
+        self._follower.committed([event])
         return ModelSettings.resolve(model_id, stored, self._defaults, self._default_window)
 
     # -- snapshots and triggers ------------------------------------------------------------
@@ -391,8 +392,7 @@ class ModelRegistry:
             evaluation = evaluate_triggers(
                 recorded.stats, settings.thresholds, recorded.target.expected_latency_p95_ms
             )
-        if self._announcer.listened():
-            await self._announcer.announce([recorded.event])
+        await self._follower.announce([recorded.event])
         if evaluation is None:
             return SnapshotResult(
                 snapshot_id, snapshot.model_id, snapshot.version, judged=False, check=None
@@ -478,7 +478,7 @@ class ModelRegistry:
                 outcomes[index] = exc
         stored = await self._run(self._store_batch, batch, outcomes, now)
         ids, settings_of, events, evaluations = stored
-        await self._announcer.announce(events)
+        await self._follower.announce(events)
         checks: list[RollbackCheck] = []
         for (model_id, version), evaluation in evaluations.items():
             settings = settings_of[(model_id, version)]
@@ -686,7 +686,7 @@ class ModelRegistry:
                 model_id, reason=reason, target_version=target_version, actor=actor
             )
         )
-        await self._announcer.announce(outcome.events)
+        await self._follower.announce(outcome.events)
         return RollbackResult(
             status="rolled_back",
             model_id=model_id,

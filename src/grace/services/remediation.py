@@ -37,8 +37,9 @@ from grace.domain.remediation import (
 from grace.domain.severity import Severity
 from grace.domain.triggers import TriggerEvaluation
 from grace.errors import GraceError
-from grace.services.callbacks import Announcer, UserCallbacks
+from grace.services.callbacks import Callback, UserCallbacks
 from grace.services.clarity import EventLog
+from grace.services.follower import EventFollower
 from grace.services.incident_registry import IncidentRegistry
 from grace.services.playbooks import MODEL_ROLLBACK
 from grace.services.runner import Runner
@@ -82,7 +83,7 @@ class Remediation:
         incidents: IncidentRegistry,
         engine: SelfHealingEngine,
         callbacks: UserCallbacks,
-        announcer: Announcer,
+        follower: EventFollower,
     ) -> None:
         self._store = store
         self._events = events
@@ -91,7 +92,7 @@ class Remediation:
         self._incidents = incidents
         self._engine = engine
         self._callbacks = callbacks
-        self._announcer = announcer
+        self._follower = follower
 
     async def act(
         self,
@@ -117,6 +118,13 @@ class Remediation:
         await self.notify_ops(case, incident_id, remediation)
         return Action(incident_id, remediation)
 
+    async def _call(self, kind: str, model_id: str, callback: Callback, **kwargs: Any) -> bool:
+        """A user's callback, guarded; whether it succeeded (its failure is announced)."""
+        called = await self._callbacks.call(kind, model_id, callback, **kwargs)
+        if called.failure is not None:
+            await self._follower.announce([called.failure])
+        return called.ok
+
     # -- the stages ----------------------------------------------------------------
     async def record_fired(self, case: _Case) -> None:
         fired = Event.of(
@@ -132,7 +140,7 @@ class Remediation:
             },
             self._clock.now(),
         )
-        await self._announcer.announce([await self._run(self._events.append, fired)])
+        await self._follower.announce([await self._run(self._events.append, fired)])
 
     async def open_incident(self, case: _Case) -> int | None:
         """The incident's id (a new one, or the one already open for this version)."""
@@ -141,9 +149,7 @@ class Remediation:
         )
         callback = self._callbacks.incident
         if callback is not None:
-            await self._callbacks.call(
-                "incident", case.entry.model_id, callback, **draft.as_kwargs()
-            )
+            await self._call("incident", case.entry.model_id, callback, **draft.as_kwargs())
         else:
             try:
                 await self._incidents.create_incident(**draft.as_kwargs())
@@ -168,7 +174,7 @@ class Remediation:
         remediation: dict[str, Any] = {"playbook": MODEL_ROLLBACK}
         callback = self._callbacks.self_healing
         if callback is not None:
-            ok = await self._callbacks.call(
+            ok = await self._call(
                 "self_healing",
                 model_id,
                 callback,
@@ -218,4 +224,4 @@ class Remediation:
                     )
                 return s.append_event(Event.of(EventType.OPS_NOTIFIED, SOURCE, model_id, data, now))
 
-        await self._announcer.announce([await self._run(write)])
+        await self._follower.announce([await self._run(write)])

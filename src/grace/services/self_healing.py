@@ -37,7 +37,7 @@ from grace.domain.remediation import correlation_of
 from grace.domain.timeutil import isoformat
 from grace.domain.validation import check_filter, check_identifier, check_mapping
 from grace.errors import GraceError, IncidentNotFound, InvalidInput, PlaybookNotFound
-from grace.services.clarity import EventBus
+from grace.services.follower import EventFollower
 from grace.services.runner import Runner
 
 __all__ = [
@@ -90,7 +90,7 @@ class SelfHealingEngine:
         self,
         store: Store,
         *,
-        bus: EventBus,
+        follower: EventFollower,
         clock: Clock,
         cooldown: timedelta = timedelta(minutes=30),
         stale_after: timedelta = timedelta(minutes=5),
@@ -98,7 +98,7 @@ class SelfHealingEngine:
     ) -> None:
         self._store = store
         self._run = run or Runner(store)
-        self._bus = bus
+        self._follower = follower
         self._clock = clock
         self.cooldown = cooldown
         self.stale_after = stale_after
@@ -134,7 +134,7 @@ class SelfHealingEngine:
         ctx = {k: v for k, v in ctx.items() if _jsonable(v)}
 
         execution, events = await self._run(self._start, playbook, resource_id, ctx)
-        await self._publish(events)
+        await self._follower.announce(events)
         if execution.status is ExecutionStatus.REFUSED:
             await self._note_incident(
                 ctx, "remediation_refused", execution.error or "refused", execution
@@ -159,7 +159,7 @@ class SelfHealingEngine:
         execution, events = await self._run(
             self._finish, execution.id, status, records, run.state, failure
         )
-        await self._publish(events)
+        await self._follower.announce(events)
         await self._note_incident(
             ctx,
             f"remediation_{status.value}",
@@ -295,7 +295,7 @@ class SelfHealingEngine:
 
         events = await self._run(write)
         # Events a step wrote itself (a stage change, a notice) go out right after it.
-        await self._publish([*run.events, *events])
+        await self._follower.announce([*run.events, *events])
         run.events.clear()
 
     def _finish(
@@ -333,10 +333,6 @@ class SelfHealingEngine:
             },
             self._clock.now(),
         )
-
-    async def _publish(self, events: Sequence[Event]) -> None:
-        for event in events:
-            await self._bus.publish(event)
 
     async def _note_incident(
         self, ctx: Mapping[str, Any], kind: str, message: str, execution: PlaybookExecution
