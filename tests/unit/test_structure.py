@@ -10,7 +10,11 @@ import grace
 PACKAGE = Path(grace.__file__).parent
 # The one way async code runs blocking database work (grace.services.runner); the HTTP
 # client's threads carry no database work.
-MAY_START_THREADS = {PACKAGE / "services" / "runner.py", PACKAGE / "client.py"}
+MAY_START_THREADS = {
+    PACKAGE / "services" / "runner.py",
+    PACKAGE / "client" / "transport.py",
+    PACKAGE / "client" / "registry.py",
+}
 
 
 def _calls_to_thread(path: Path) -> list[int]:
