@@ -173,3 +173,23 @@ def any_grace(database_url: str, clock: FakeClock) -> Iterator[Grace]:
     instance = build(make_settings(database_url), clock=clock)
     yield instance
     instance.close()
+
+
+# -- NATS ------------------------------------------------------------------------------------
+NATS_URL = os.environ.get("GRACE_TEST_NATS_URL", "nats://127.0.0.1:4222")
+
+
+@pytest.fixture
+async def nats_server() -> str:
+    """A NATS server with JetStream (``.ci/run`` starts one when it is down)."""
+    import nats  # noqa: PLC0415 - only the NATS tests need the client
+
+    try:
+        client = await nats.connect(NATS_URL, connect_timeout=2, allow_reconnect=False)
+        try:
+            await client.jetstream().account_info()
+        finally:
+            await client.close()
+    except Exception as exc:  # noqa: BLE001 - any failure to connect means "no server"
+        service_missing(f"NATS with JetStream at {NATS_URL}", exc)
+    return NATS_URL

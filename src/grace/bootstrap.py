@@ -12,13 +12,17 @@ import threading
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from grace.adapters.nats_sender import NatsSender
 from grace.adapters.sqlstore import migrate
 from grace.adapters.sqlstore.engine import make_engine
 from grace.adapters.sqlstore.store import SqlStore
 from grace.adapters.store import Store
+from grace.adapters.webhook import WebhookSender, target_checker
 from grace.clock import Clock, SystemClock
+from grace.domain.delivery import RetryPolicy, SubscriptionKind, parse_allowed_hosts
 from grace.services.callbacks import UserCallbacks
 from grace.services.clarity import EventBus, EventLog
+from grace.services.delivery_worker import DeliveryWorker
 from grace.services.deployments import Deployments
 from grace.services.follower import EventFollower
 from grace.services.incident_registry import IncidentRegistry
@@ -27,6 +31,7 @@ from grace.services.playbooks import model_rollback_playbook
 from grace.services.remediation import Remediation
 from grace.services.runner import Runner
 from grace.services.self_healing import SelfHealingEngine
+from grace.services.subscriptions import Subscriptions
 from grace.services.tokens import TokenService
 from grace.settings import Settings, load_settings
 
@@ -49,6 +54,10 @@ class Grace:
     events: EventLog
     #: Hands committed events on to the bus and the monitoring callback, in seq order.
     follower: EventFollower
+    #: Where events go outside the process, and what happened to each delivery.
+    subscriptions: Subscriptions
+    #: Delivers them (started by ``grace serve``; ``delivery.start()`` elsewhere).
+    delivery: DeliveryWorker
     #: The one way async code runs blocking database work (grace.services.runner).
     run: Runner
     _closed: bool = field(default=False, repr=False)
@@ -98,7 +107,7 @@ def build(
         stale_after=timedelta(seconds=settings.playbook_stale_seconds),
         run=run,
     )
-    engine_.register_playbook(model_rollback_playbook(store, deployments, bus, clock, run))
+    engine_.register_playbook(model_rollback_playbook(store, deployments, clock, run))
     engine_.abandon_orphans()  # runs a crash left behind must not block remediation
     remediation = Remediation(
         store,
@@ -124,6 +133,40 @@ def build(
         inline_snapshots=store.writes_without_waiting,
     )
     tokens = TokenService(store, clock, cache_seconds=settings.token_cache_seconds)
+    allowed_hosts, allowed_networks = parse_allowed_hosts(settings.webhook_allowed_hosts)
+    delivery = DeliveryWorker(
+        store,
+        events=events,
+        clock=clock,
+        run=run,
+        senders={
+            SubscriptionKind.WEBHOOK: WebhookSender(
+                timeout=settings.webhook_timeout_seconds,
+                allowed_hosts=allowed_hosts,
+                allowed_networks=allowed_networks,
+                source_prefix=settings.event_source,
+            ),
+            SubscriptionKind.NATS: NatsSender(
+                timeout=settings.webhook_timeout_seconds, source_prefix=settings.event_source
+            ),
+        },
+        policy=RetryPolicy(
+            max_tries=settings.delivery_max_tries,
+            base_seconds=settings.delivery_retry_base_seconds,
+            cap_seconds=settings.delivery_retry_cap_seconds,
+        ),
+        lease_seconds=settings.delivery_lease_seconds,
+        poll_seconds=settings.delivery_poll_seconds,
+    )
+    follower.on_commit(delivery.nudge)
+    subscriptions = Subscriptions(
+        store,
+        events=events,
+        clock=clock,
+        run=run,
+        check_target=target_checker(allowed_hosts, allowed_networks),
+        on_change=delivery.refresh,
+    )
     return Grace(
         settings,
         store,
@@ -136,6 +179,8 @@ def build(
         tokens,
         events,
         follower,
+        subscriptions,
+        delivery,
         run,
     )
 

@@ -31,6 +31,8 @@ from __future__ import annotations
 __all__ = [
     "ConcurrentChange",
     "Conflict",
+    "DeliveryNotFound",
+    "DependentNotFound",
     "ExecutionNotFound",
     "GovernanceRefused",
     "GraceError",
@@ -44,6 +46,7 @@ __all__ = [
     "PlaybookNotFound",
     "SchemaMismatch",
     "StorageError",
+    "SubscriptionNotFound",
     "TokenNotFound",
     "VersionExists",
     "VersionNotFound",
@@ -178,6 +181,31 @@ class TokenNotFound(NotFound):
     def __init__(self, token_id: str) -> None:
         super().__init__(f"no API token {token_id!r}")
         self.token_id = token_id
+
+
+class SubscriptionNotFound(NotFound):
+    title = "Subscription not found"
+
+    def __init__(self, subscription_id: int) -> None:
+        super().__init__(f"subscription {subscription_id} does not exist")
+        self.subscription_id = subscription_id
+
+
+class DependentNotFound(NotFound):
+    title = "Dependent not found"
+
+    def __init__(self, model_id: str, name: str) -> None:
+        super().__init__(f"model {model_id!r} has no dependent {name!r}")
+        self.model_id = model_id
+        self.name = name
+
+
+class DeliveryNotFound(NotFound):
+    title = "Delivery not found"
+
+    def __init__(self, delivery_id: int) -> None:
+        super().__init__(f"delivery {delivery_id} does not exist")
+        self.delivery_id = delivery_id
 
 
 class Conflict(GraceError):

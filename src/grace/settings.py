@@ -55,6 +55,28 @@ class Settings(BaseSettings):
     body_timeout_seconds: float = Field(
         default=30.0, gt=0, le=3600, description="A request's body must arrive within."
     )
+    # Delivery of events to webhooks and NATS (grace.services.delivery_worker).
+    webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=300, description="One delivery attempt must end within."
+    )
+    webhook_allowed_hosts: str = Field(
+        default="",
+        description="Comma-separated host names and CIDRs webhooks may reach although they are "
+        "loopback, private or link-local (e.g. 127.0.0.1,10.0.0.0/8,hooks.internal).",
+    )
+    delivery_max_tries: int = Field(default=10, ge=1, le=100)
+    delivery_retry_base_seconds: float = Field(default=1.0, gt=0, le=3600)
+    delivery_retry_cap_seconds: float = Field(default=300.0, gt=0, le=86_400)
+    delivery_lease_seconds: float = Field(
+        default=15.0,
+        ge=1,
+        le=3600,
+        description="A worker's hold on a subscription; a dead worker's passes on after it.",
+    )
+    delivery_poll_seconds: float = Field(default=0.25, gt=0, le=60)
+    event_source: str = Field(
+        default="/grace", description="The CloudEvents source prefix: <this>/<event source>."
+    )
     service_started_at: AwareDatetime | None = Field(
         default=None,
         description="Set by `grace serve` for its workers, so that every worker applies the "

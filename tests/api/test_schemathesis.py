@@ -70,6 +70,20 @@ STREAM: Operation = ("GET", f"{API}/events/stream")
 # Creating a token ends open mode, so the open run leaves it to the guarded one.
 CREATE_TOKEN: Operation = ("POST", f"{API}/tokens")
 
+# A subscription's URL must suit its kind and reach no refused address; its secret must hold
+# a key of a sensible length.
+_TARGET_RULES = {
+    ("url", "subscription needs a"),
+    ("url", "resolves to"),
+    ("url", "does not resolve"),
+    ("url", "is not a valid URL"),
+    ("url", "names no host"),
+    ("url", "port 0"),
+    ("url", "#fragment"),
+    ("secret", "must hold"),
+    ("secret", "must be whsec_"),
+}
+
 # The rules the document states in prose only: (field, words of the refusal) by operation.
 PROSE_RULES: dict[Operation, set[tuple[str, str]]] = {
     ("POST", f"{API}/models/{{model_id}}/performance"): {
@@ -82,6 +96,11 @@ PROSE_RULES: dict[Operation, set[tuple[str, str]]] = {
     ("GET", f"{API}/models"): {("cursor", "is not a cursor this service handed out")},
     ("PATCH", f"{API}/models/{{model_id}}/settings"): {
         ("error_rate_warning", "must not exceed error_rate_critical")
+    },
+    ("POST", f"{API}/subscriptions"): {*_TARGET_RULES, ("secret", "only webhooks are signed")},
+    ("POST", f"{API}/models/{{model_id}}/dependents"): {
+        *_TARGET_RULES,
+        ("name", "already has a dependent"),
     },
 }
 

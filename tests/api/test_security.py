@@ -86,6 +86,17 @@ EXPECTED_SCOPES: dict[tuple[str, str], Scope | tuple[Scope, ...]] = {
     ("GET", f"{API}/tokens"): Scope.ADMIN,
     ("POST", f"{API}/tokens"): Scope.ADMIN,
     ("DELETE", f"{API}/tokens/{{token_id}}"): Scope.ADMIN,
+    ("POST", f"{API}/subscriptions"): Scope.ADMIN,
+    ("GET", f"{API}/subscriptions"): Scope.ADMIN,
+    ("GET", f"{API}/subscriptions/{{subscription_id}}"): Scope.ADMIN,
+    ("DELETE", f"{API}/subscriptions/{{subscription_id}}"): Scope.ADMIN,
+    ("POST", f"{API}/subscriptions/{{subscription_id}}/replay"): Scope.ADMIN,
+    ("GET", f"{API}/deliveries"): Scope.ADMIN,
+    ("GET", f"{API}/deliveries/{{delivery_id}}"): Scope.ADMIN,
+    ("POST", f"{API}/deliveries/{{delivery_id}}/replay"): Scope.ADMIN,
+    ("POST", f"{API}/models/{{model_id}}/dependents"): Scope.ADMIN,
+    ("GET", f"{API}/models/{{model_id}}/dependents"): Scope.ADMIN,
+    ("DELETE", f"{API}/models/{{model_id}}/dependents/{{name}}"): Scope.ADMIN,
 }
 
 # A minimal valid body for each route that takes one, so nothing but the token decides.
@@ -101,6 +112,12 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", f"{API}/incidents/{{incident_id}}/resolve"): {"note": "walked"},
     ("POST", f"{API}/incidents/{{incident_id}}/notes"): {"message": "walked"},
     ("POST", f"{API}/tokens"): {"name": "walked", "scopes": ["read"]},
+    ("POST", f"{API}/subscriptions"): {"kind": "nats", "url": "nats://127.0.0.1:4222"},
+    ("POST", f"{API}/subscriptions/{{subscription_id}}/replay"): {"from_seq": 1},
+    ("POST", f"{API}/models/{{model_id}}/dependents"): {
+        "name": "walked",
+        "url": "https://93.184.215.14/hook",
+    },
 }
 STREAM = ("GET", f"{API}/events/stream")
 # Required query parameters.
@@ -217,6 +234,9 @@ class Secured:
             "incident_id": "1",
             "execution_id": "1",
             "token_id": self.tokens.victim_id,
+            "subscription_id": "1",
+            "delivery_id": "1",
+            "name": "walked",
         }
 
     def guarded(self) -> list[Endpoint]:
@@ -496,6 +516,9 @@ async def test_without_allow_open_every_route_refuses_anonymous_even_with_no_tok
                         "incident_id": "1",
                         "execution_id": "1",
                         "token_id": "x",
+                        "subscription_id": "1",
+                        "delivery_id": "1",
+                        "name": "x",
                     }
                 ),
                 params=QUERIES.get(endpoint.key, {}),

@@ -73,6 +73,9 @@ def a_raised(kind: type[GraceError]) -> GraceError:
         "execution-not-found": (7,),
         "playbook-not-found": ("heal", ["model_rollback"]),
         "token-not-found": ("abc",),
+        "subscription-not-found": (7,),
+        "delivery-not-found": (7,),
+        "dependent-not-found": (FRAUD, "billing"),
         "invalid-transition": (FRAUD, "3.2.1", "production", "staging"),
         "governance-refused": (FRAUD, "3.2.1", ["bias check has not passed"]),
     }

@@ -96,3 +96,49 @@ def test_a_database_that_cannot_be_used_is_one_line_and_exit_status_2(
     assert lines[0].startswith("grace: error: cannot use the database")
     assert says in lines[0]
     assert "GRACE_DATABASE_URL" in lines[0]
+
+
+def test_subscriptions_deliveries_and_dependents_from_the_command_line(tmp_path: Path) -> None:
+    """add shows a generated secret once; list masks credentials; a refused target is one
+    line naming the field; remove, and the dependents of a model."""
+    env = {"GRACE_DATABASE_URL": f"sqlite:///{tmp_path / 'g.db'}"}
+    added = _grace(
+        "subscriptions", "add", "--url", "https://ops:pw@93.184.215.14/hook",
+        "--event-type", "model.rolled_back", cwd=tmp_path, env=env,
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    secret = added.stdout.splitlines()[-1]
+    assert secret.startswith("whsec_")
+    listed = _grace("subscriptions", "list", cwd=tmp_path, env=env)
+    assert "https://***@93.184.215.14/hook" in listed.stdout
+    assert "pw" not in listed.stdout
+    assert secret not in listed.stdout
+    assert "model.rolled_back of *" in listed.stdout
+
+    refused = _grace("subscriptions", "add", "--url", "http://10.1.2.3/x", cwd=tmp_path, env=env)
+    assert refused.returncode == 2
+    assert refused.stderr.startswith("grace: error: url: 10.1.2.3 resolves to 10.1.2.3")
+    nats = _grace(
+        "subscriptions", "add", "--kind", "nats", "--url", "nats://127.0.0.1:4222",
+        cwd=tmp_path, env=env,
+    )  # fmt: skip
+    assert nats.returncode == 0, nats.stderr
+    assert "whsec_" not in nats.stdout
+
+    grace = build(make_settings(env["GRACE_DATABASE_URL"]))
+    try:
+        grace.registry.register_model("fraud", "1")
+    finally:
+        grace.close()
+    dependent = _grace(
+        "dependents", "add", "fraud", "--name", "billing", "--url", "https://93.184.215.14/b",
+        cwd=tmp_path, env=env,
+    )  # fmt: skip
+    assert dependent.returncode == 0, dependent.stderr
+    assert "billing" in _grace("dependents", "list", "fraud", cwd=tmp_path, env=env).stdout
+    assert _grace("deliveries", "list", cwd=tmp_path, env=env).returncode == 0
+    missing = _grace("deliveries", "replay", "99", cwd=tmp_path, env=env)
+    assert missing.returncode == 2
+    assert "delivery 99 does not exist" in missing.stderr
+    assert _grace("subscriptions", "remove", "1", cwd=tmp_path, env=env).returncode == 0
+    assert "93.184.215.14/hook" not in _grace("subscriptions", "list", cwd=tmp_path, env=env).stdout

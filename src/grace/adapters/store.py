@@ -24,12 +24,19 @@ when the model is not registered; every method that names a version raises
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from grace.domain.delivery import (
+    Attempt,
+    Delivery,
+    DeliveryStatus,
+    Subscription,
+    SubscriptionKind,
+)
 from grace.domain.events import Event, new_event_id
 from grace.domain.records import (
     ChangeCause,
@@ -50,6 +57,7 @@ from grace.domain.tokens import ApiToken, Scope
 from grace.errors import GraceError
 
 __all__ = [
+    "AttemptResult",
     "FleetMember",
     "NewIncident",
     "NewVersion",
@@ -139,6 +147,17 @@ class RecordedSnapshot:
 
 # When the window of a snapshot's version starts, or None when it is not judged.
 WindowStart = Callable[[SnapshotTarget, datetime], datetime | None]
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptResult:
+    """One attempt of one delivery and what it leaves the delivery as."""
+
+    delivery_id: int
+    attempt: Attempt
+    status: DeliveryStatus
+    tries: int
+    next_attempt_at: datetime
 
 
 class StoreBusy(Exception):
@@ -286,6 +305,88 @@ class StoreSession(Protocol):
         limit: int = 100,
     ) -> list[Event]:
         """Events by ascending seq after ``after_seq``, or descending before ``before_seq``."""
+
+    def events_at(self, seqs: Collection[int]) -> dict[int, Event]:
+        """The events at these log positions (those that exist), by seq."""
+
+    # -- subscriptions and deliveries (grace.domain.delivery) ------------------------------
+    def insert_subscription(
+        self,
+        kind: SubscriptionKind,
+        url: str,
+        *,
+        secrets: Sequence[str],
+        event_types: Sequence[str] | None,
+        model_ids: Sequence[str] | None,
+        dependent_name: str | None,
+        cursor: int,
+        at: datetime,
+    ) -> Subscription: ...
+
+    def get_subscription(self, subscription_id: int) -> Subscription:
+        """Raises SubscriptionNotFound."""
+
+    def list_subscriptions(
+        self, *, dependents_of: str | None = None, after_id: int = 0, limit: int = 100
+    ) -> list[Subscription]:
+        """By id; ``dependents_of`` keeps the dependents of that model."""
+
+    def delete_subscription(self, subscription_id: int) -> None:
+        """With its deliveries and their attempts; raises SubscriptionNotFound."""
+
+    def disable_subscription(self, subscription_id: int, reason: str, at: datetime) -> None: ...
+
+    def lease_subscriptions(self, owner: str, now: datetime, until: datetime) -> list[Subscription]:
+        """Take or keep the lease of every active subscription nobody else holds; those the
+        owner now holds."""
+
+    def release_leases(self, owner: str) -> None: ...
+
+    def derive_deliveries(
+        self,
+        subscription_id: int,
+        old_cursor: int,
+        new_cursor: int,
+        matching: Sequence[Event],
+        at: datetime,
+    ) -> bool:
+        """Move the cursor with the deliveries of ``matching``; False if it had moved."""
+
+    def queue_deliveries(
+        self, subscription_ids: Iterable[int], events: Sequence[Event], at: datetime
+    ) -> None:
+        """Deliveries of ``events`` to each subscription (one already there is kept)."""
+
+    def open_deliveries(
+        self, subscription_id: int, now: datetime, limit: int
+    ) -> tuple[list[Delivery], datetime | None]:
+        """Pending deliveries that may go now, by seq (none of a model whose oldest pending
+        delivery waits for its retry), and when the next retry is due."""
+
+    def record_attempts(self, results: Sequence[AttemptResult]) -> None: ...
+
+    def get_delivery(self, delivery_id: int) -> Delivery:
+        """With its newest attempts; raises DeliveryNotFound."""
+
+    def list_deliveries(
+        self,
+        *,
+        subscription_id: int | None = None,
+        status: DeliveryStatus | None = None,
+        event_id: str | None = None,
+        before_id: int | None = None,
+        limit: int = 100,
+    ) -> list[Delivery]:
+        """Newest first."""
+
+    def count_deliveries(self, subscription_id: int) -> dict[str, int]:
+        """How many deliveries of the subscription are in each status."""
+
+    def replay_delivery(self, delivery_id: int, at: datetime) -> Delivery:
+        """A dead letter pending again (Conflict for any other)."""
+
+    def replay_subscription(self, subscription_id: int, from_seq: int, at: datetime) -> int:
+        """Deliver again every event from ``from_seq`` on; how many deliveries reopened."""
 
     # -- incidents ---------------------------------------------------------------
     def find_open_incident(self, dedup_key: str) -> Incident | None: ...

@@ -23,7 +23,16 @@ from grace.api import openapi, problems, protocol
 from grace.api.asgi import WHOLE_BODY, replay
 from grace.api.deps import ApiContext
 from grace.api.fastpath import SnapshotFastPath
-from grace.api.routes import events, incidents, models, monitoring, playbooks, service, tokens
+from grace.api.routes import (
+    delivery,
+    events,
+    incidents,
+    models,
+    monitoring,
+    playbooks,
+    service,
+    tokens,
+)
 from grace.bootstrap import Grace, build
 from grace.errors import GraceError
 from grace.settings import load_settings
@@ -140,12 +149,14 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         sweeper = asyncio.create_task(_sweep_orphans(grace))
         grace.follower.start()
+        grace.delivery.start()
         try:
             yield
         finally:
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
+            await grace.delivery.stop()
             await grace.follower.stop()
             if close_on_shutdown:
                 grace.close()
@@ -172,7 +183,7 @@ def create_app(
         max_bytes=grace.settings.max_body_bytes,
         timeout=grace.settings.body_timeout_seconds,
     )
-    for module in (service, monitoring, models, incidents, playbooks, events, tokens):
+    for module in (service, monitoring, models, incidents, playbooks, events, tokens, delivery):
         app.include_router(module.router)
 
     openapi.install(app, api)

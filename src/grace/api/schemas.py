@@ -504,6 +504,11 @@ class ExecutionOut(_Out):
     error: str | None
     started_at: str
     finished_at: str | None
+    dependents: list[dict[str, Any]] | None = Field(
+        default=None,
+        description="model_rollback: whom step 3 queued the rollback to, with each "
+        "delivery's state now (one run; not in listings).",
+    )
 
 
 class ExecutionPage(_Out):

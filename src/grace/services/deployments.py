@@ -170,6 +170,7 @@ class Deployments:
         expected_current: str | None = None,
         cause: ChangeCause = ChangeCause.MANUAL_ROLLBACK,
         actor: str | None = None,
+        incident_id: int | None = None,
     ) -> RollbackOutcome:
         """Move the production version to ROLLBACK and restore ``target_version``.
 
@@ -220,6 +221,7 @@ class Deployments:
                             "reason": reason,
                             "cause": cause.value,
                             "actor": actor,
+                            "incident_id": incident_id,
                         },
                         self._clock.now(),
                     )

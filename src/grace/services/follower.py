@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 
 from grace.domain.events import REGISTRY_SOURCE, Event, EventType
@@ -63,6 +63,7 @@ class EventFollower:
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._nudged = False
         self._closed = False
+        self._listeners: list[Callable[[], None]] = []
 
     @property
     def position(self) -> int:
@@ -73,8 +74,15 @@ class EventFollower:
         """Whether anyone hears events: the monitoring callback or a bus subscriber."""
         return self._callbacks.monitoring is not None or bool(self._bus.subscriber_count)
 
+    def on_commit(self, listener: Callable[[], None]) -> None:
+        """Also tell ``listener`` of every commit (it must be quick and thread-safe: the
+        delivery worker's nudge)."""
+        self._listeners.append(listener)
+
     def committed(self, events: Sequence[Event]) -> None:
         """Note that ``events`` are in the log; callable from any thread, never blocks."""
+        for listener in self._listeners:
+            listener()
         seq = max((e.seq or 0 for e in events), default=0)
         self._head = max(self._head, seq)
         if not self.listened():

@@ -2,7 +2,7 @@
 
 1. find the previous stable version;
 2. update the deployment status to ROLLBACK (and restore the stable version);
-3. notify dependent services;
+3. notify dependent services (queue grace.model.rolled_back.v1 to each dependent);
 4. verify the rollback took effect;
 5. update trust metrics of the rolled-back version.
 
@@ -17,13 +17,13 @@ from typing import Any
 
 from grace.adapters.store import Store
 from grace.clock import Clock
+from grace.domain.delivery import cloud_event_type
 from grace.domain.events import Event, EventType
 from grace.domain.records import ChangeCause
 from grace.domain.severity import Severity
 from grace.domain.stages import DeploymentStage
 from grace.domain.trust import trust_after_rollback
 from grace.errors import ConcurrentChange, GraceError
-from grace.services.clarity import EventBus
 from grace.services.deployments import Deployments
 from grace.services.runner import Runner
 from grace.services.self_healing import Playbook, PlaybookRun, PlaybookStep
@@ -34,12 +34,16 @@ MODEL_ROLLBACK = "model_rollback"
 SOURCE = "self_healing"
 
 
+def _incident_id(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 class VerificationFailed(GraceError):
     title = "Rollback verification failed"
 
 
 def model_rollback_playbook(
-    store: Store, deployments: Deployments, bus: EventBus, clock: Clock, blocking: Runner
+    store: Store, deployments: Deployments, clock: Clock, blocking: Runner
 ) -> Playbook:
     """The playbook; ``blocking`` runs its database work (grace.services.runner)."""
 
@@ -64,9 +68,13 @@ def model_rollback_playbook(
                 expected_current=run.state["from_version"],
                 cause=ChangeCause.AUTO_REMEDIATION,
                 actor=SOURCE,
+                incident_id=_incident_id(run.context.get("incident_id")),
             )
         )
         run.events.extend(outcome.events)
+        run.state["rolled_back_event"] = next(
+            e for e in outcome.events if e.event_type == EventType.ROLLED_BACK
+        )
         return {
             "rolled_back": outcome.from_version,
             "status": DeploymentStage.ROLLBACK.value,
@@ -74,9 +82,20 @@ def model_rollback_playbook(
         }
 
     async def notify_dependent_services(run: PlaybookRun) -> Mapping[str, Any]:
-        def write() -> Event:
+        """Queue grace.model.rolled_back.v1 to each of the model's dependents (the delivery
+        worker sends it: at least once, surviving a crash), and record whom."""
+        rolled_back: Event = run.state["rolled_back_event"]
+
+        def write() -> tuple[list[dict[str, Any]], Event]:
             with store.write() as s:
-                return s.append_event(
+                dependents = s.list_subscriptions(dependents_of=run.resource_id, limit=1000)
+                now = clock.now()
+                s.queue_deliveries([d.id for d in dependents if d.active], [rolled_back], now)
+                queued = [
+                    {"name": d.dependent_name, "subscription_id": d.id, "active": d.active}
+                    for d in dependents
+                ]
+                event = s.append_event(
                     Event.of(
                         EventType.DEPENDENTS_NOTIFIED,
                         SOURCE,
@@ -85,13 +104,21 @@ def model_rollback_playbook(
                             "from_version": run.state["from_version"],
                             "to_version": run.state["to_version"],
                             "execution_id": run.execution_id,
+                            "rolled_back_event_id": rolled_back.event_id,
+                            "dependents": queued,
                         },
-                        clock.now(),
+                        now,
                     )
                 )
+                return queued, event
 
-        run.events.append(await blocking(write))
-        return {"event": EventType.DEPENDENTS_NOTIFIED, "subscribers": bus.subscriber_count}
+        queued, event = await blocking(write)
+        run.events.append(event)
+        return {
+            "event": cloud_event_type(EventType.ROLLED_BACK),
+            "event_id": rolled_back.event_id,
+            "dependents": queued,
+        }
 
     async def verify_rollback(run: PlaybookRun) -> Mapping[str, Any]:
         def check() -> tuple[str | None, DeploymentStage]:

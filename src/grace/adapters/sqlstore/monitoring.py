@@ -193,6 +193,25 @@ class MonitoringSession(SessionBase):
         found.sort(key=lambda e: e.seq or 0, reverse=descending)
         return found[:page]
 
+    def events_at(self, seqs: Collection[int]) -> dict[int, Event]:
+        """The events at these log positions (those that exist)."""
+        wanted = sorted(set(seqs))
+        found: dict[int, Event] = {}
+        s = snapshots
+        for start in range(0, len(wanted), CHUNK):
+            chunk = wanted[start : start + CHUNK]
+            for row in self._conn.execute(select(events).where(events.c.seq.in_(chunk))):
+                found[row.seq] = row_event(row)
+            query = (
+                select(s, _m.c.model_id, _v.c.version)
+                .join_from(s, _v, s.c.version_pk == _v.c.id)
+                .join(_m, _v.c.model_pk == _m.c.id)
+                .where(s.c.id.in_(chunk), s.c.event_id.is_not(None))
+            )
+            for row in self._conn.execute(query):
+                found[row.id] = row_snapshot_event(row)
+        return found
+
     def _logged_events(
         self,
         resource_id: str | None,

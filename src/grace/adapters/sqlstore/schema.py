@@ -24,6 +24,8 @@ from grace.adapters.sqlstore.types import JSONDoc, UTCDateTime
 
 __all__ = [
     "api_tokens",
+    "deliveries",
+    "delivery_attempts",
     "events",
     "incident_timeline",
     "incidents",
@@ -33,6 +35,7 @@ __all__ = [
     "playbook_executions",
     "snapshots",
     "stage_changes",
+    "subscriptions",
     "version_tags",
 ]
 
@@ -265,4 +268,61 @@ api_tokens = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("revoked_at", UTCDateTime(), nullable=True),
     Column("last_used_at", UTCDateTime(), nullable=True),
+)
+
+# Where events go (grace.domain.delivery).  ``cursor`` is the log position up to which this
+# subscription's deliveries have been made: the worker that holds the lease reads the log
+# after it and writes the matching deliveries and the new cursor in one transaction.
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("id", _BigId, primary_key=True, autoincrement=True),
+    Column("kind", String(20), nullable=False),
+    Column("url", Text(), nullable=False),
+    Column("secrets", JSONDoc, nullable=False),
+    Column("event_types", JSONDoc, nullable=True),
+    Column("model_ids", JSONDoc, nullable=True),
+    Column("dependent_name", String(200), nullable=True),
+    Column("cursor", BigInteger(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("disabled_at", UTCDateTime(), nullable=True),
+    Column("disabled_reason", Text(), nullable=True),
+    Column("lease_owner", String(200), nullable=True),
+    Column("lease_until", UTCDateTime(), nullable=True),
+)
+
+# One event to one subscription: tried until delivered or dead.  ``model_key`` is the
+# event's model ('' for none): a pending delivery holds back the later ones of its model.
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", _BigId, primary_key=True, autoincrement=True),
+    Column("subscription_id", ForeignKey("subscriptions.id"), nullable=False),
+    Column("seq", BigInteger(), nullable=False),
+    Column("event_id", String(64), nullable=False),
+    Column("event_type", String(100), nullable=False),
+    Column("model_key", String(200), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("tries", Integer(), nullable=False),
+    Column("next_attempt_at", UTCDateTime(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("delivered_at", UTCDateTime(), nullable=True),
+    Column("last_status_code", Integer(), nullable=True),
+    Column("last_error", Text(), nullable=True),
+    Index("uq_deliveries_subscription_id_seq", "subscription_id", "seq", unique=True),
+    Index("ix_deliveries_subscription_id_status_seq", "subscription_id", "status", "seq"),
+    Index("ix_deliveries_status_id", "status", "id"),
+)
+
+delivery_attempts = Table(
+    "delivery_attempts",
+    metadata,
+    Column("id", _BigId, primary_key=True, autoincrement=True),
+    Column("delivery_id", ForeignKey("deliveries.id"), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("duration_ms", Float(), nullable=False),
+    Column("status_code", Integer(), nullable=True),
+    Column("error", Text(), nullable=True),
+    Index("ix_delivery_attempts_delivery_id_id", "delivery_id", "id"),
 )

@@ -22,6 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError
 
 from grace.adapters.sqlstore.catalog import CatalogSession
+from grace.adapters.sqlstore.delivery import DeliverySession
 from grace.adapters.sqlstore.engine import NO_WAIT_OPTION, WRITE_OPTION, storage_error
 from grace.adapters.sqlstore.hotpath import (
     Checkpointer,
@@ -136,6 +137,8 @@ class SqlStore:
         self.engine.dispose()
 
 
-class SqlSession(CatalogSession, MonitoringSession, OperationsSession, TokenSession):
+class SqlSession(
+    CatalogSession, MonitoringSession, OperationsSession, TokenSession, DeliverySession
+):
     """One transaction; see :class:`grace.adapters.store.StoreSession` for the contract.
-    Its parts live in modules of their own (catalog, monitoring, operations, tokens)."""
+    Its parts live in modules of their own (catalog, monitoring, operations, tokens, delivery)."""

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from grace.api.deps import MAX_ID, EngineDep, Reader, RecordId, Run
+from grace.api.deps import MAX_ID, EngineDep, GraceDep, Reader, RecordId, Run
 from grace.api.responses import JSONReply, reply
 from grace.api.schemas import ExecutionOut, ExecutionPage, PlaybookOut
 from grace.api.shapes import Identifier
@@ -53,8 +53,12 @@ async def list_executions(
 
 
 @router.get("/executions/{execution_id}", response_model=ExecutionOut)
-async def get_execution(
-    execution_id: RecordId, engine: EngineDep, _: Reader, run: Run
-) -> JSONReply:
-    """One run with its steps, their status and timing."""
-    return reply((await run.small(engine.get_execution, execution_id)).to_dict())
+async def get_execution(execution_id: RecordId, grace: GraceDep, _: Reader, run: Run) -> JSONReply:
+    """One run with its steps, their status and timing; for a rollback, the dependents it
+    told and the state of each delivery."""
+    execution = await run.small(grace.engine.get_execution, execution_id)
+    body = execution.to_dict()
+    told = await run.small(grace.subscriptions.dependents_told, execution)
+    if told is not None:
+        body["dependents"] = told
+    return reply(body)

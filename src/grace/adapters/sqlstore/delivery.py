@@ -1,0 +1,327 @@
+"""The session's subscriptions, deliveries and delivery attempts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from grace.adapters.sqlstore.rows import AnyRow, new_id, page_size
+from grace.adapters.sqlstore.schema import deliveries, delivery_attempts, subscriptions
+from grace.adapters.sqlstore.session import SessionBase
+from grace.adapters.store import AttemptResult
+from grace.domain.delivery import (
+    Attempt,
+    Delivery,
+    DeliveryStatus,
+    Subscription,
+    SubscriptionKind,
+)
+from grace.domain.events import Event
+from grace.errors import Conflict, DeliveryNotFound, SubscriptionNotFound
+
+__all__ = ["DeliverySession"]
+
+_s, _d, _a = subscriptions, deliveries, delivery_attempts
+_PENDING = DeliveryStatus.PENDING.value
+_DEAD = DeliveryStatus.DEAD.value
+_ATTEMPTS_SHOWN = 20  # a delivery's newest attempts, on reading it
+
+
+def _tuple(value: Any) -> tuple[str, ...] | None:
+    return tuple(value) if value is not None else None
+
+
+def _subscription(row: AnyRow) -> Subscription:
+    return Subscription(
+        id=row.id,
+        kind=SubscriptionKind(row.kind),
+        url=row.url,
+        event_types=_tuple(row.event_types),
+        model_ids=_tuple(row.model_ids),
+        created_at=row.created_at,
+        cursor=row.cursor,
+        disabled_at=row.disabled_at,
+        disabled_reason=row.disabled_reason,
+        dependent_name=row.dependent_name,
+        secrets=tuple(row.secrets or ()),
+    )
+
+
+def _attempt(row: AnyRow) -> Attempt:
+    return Attempt(row.at, row.duration_ms, row.status_code, row.error)
+
+
+def _delivery(row: AnyRow, attempts: Sequence[Attempt] = ()) -> Delivery:
+    return Delivery(
+        id=row.id,
+        subscription_id=row.subscription_id,
+        seq=row.seq,
+        event_id=row.event_id,
+        event_type=row.event_type,
+        model_id=row.model_key or None,
+        status=DeliveryStatus(row.status),
+        tries=row.tries,
+        next_attempt_at=row.next_attempt_at,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        delivered_at=row.delivered_at,
+        last_status_code=row.last_status_code,
+        last_error=row.last_error,
+        attempts=tuple(attempts),
+    )
+
+
+class DeliverySession(SessionBase):
+    """The session's subscriptions, deliveries and delivery attempts."""
+
+    # -- subscriptions ---------------------------------------------------------------------
+    def insert_subscription(
+        self,
+        kind: SubscriptionKind,
+        url: str,
+        *,
+        secrets: Sequence[str],
+        event_types: Sequence[str] | None,
+        model_ids: Sequence[str] | None,
+        dependent_name: str | None,
+        cursor: int,
+        at: datetime,
+    ) -> Subscription:
+        pk = new_id(
+            self._conn.execute(
+                insert(_s).values(
+                    kind=kind.value,
+                    url=url,
+                    secrets=list(secrets),
+                    event_types=list(event_types) if event_types is not None else None,
+                    model_ids=list(model_ids) if model_ids is not None else None,
+                    dependent_name=dependent_name,
+                    cursor=cursor,
+                    created_at=at,
+                )
+            )
+        )
+        return self.get_subscription(pk)
+
+    def get_subscription(self, subscription_id: int) -> Subscription:
+        row = self._conn.execute(select(_s).where(_s.c.id == subscription_id)).first()
+        if row is None:
+            raise SubscriptionNotFound(subscription_id)
+        return _subscription(row)
+
+    def list_subscriptions(
+        self, *, dependents_of: str | None = None, after_id: int = 0, limit: int = 100
+    ) -> list[Subscription]:
+        query = select(_s).where(_s.c.id > after_id).order_by(_s.c.id).limit(page_size(limit))
+        if dependents_of is not None:
+            query = query.where(_s.c.dependent_name.is_not(None))
+        found = [_subscription(r) for r in self._conn.execute(query)]
+        if dependents_of is not None:
+            found = [s for s in found if s.model_ids == (dependents_of,)]
+        return found
+
+    def delete_subscription(self, subscription_id: int) -> None:
+        self.get_subscription(subscription_id)
+        owned = select(_d.c.id).where(_d.c.subscription_id == subscription_id)
+        self._conn.execute(delete(_a).where(_a.c.delivery_id.in_(owned)))
+        self._conn.execute(delete(_d).where(_d.c.subscription_id == subscription_id))
+        self._conn.execute(delete(_s).where(_s.c.id == subscription_id))
+
+    def disable_subscription(self, subscription_id: int, reason: str, at: datetime) -> None:
+        self._conn.execute(
+            update(_s)
+            .where(_s.c.id == subscription_id, _s.c.disabled_at.is_(None))
+            .values(disabled_at=at, disabled_reason=reason)
+        )
+
+    def lease_subscriptions(self, owner: str, now: datetime, until: datetime) -> list[Subscription]:
+        """Take (or keep) the lease of every active subscription nobody else holds; the
+        subscriptions this owner now holds."""
+        self._conn.execute(
+            update(_s)
+            .where(
+                _s.c.disabled_at.is_(None),
+                or_(_s.c.lease_owner == owner, _s.c.lease_until.is_(None), _s.c.lease_until < now),
+            )
+            .values(lease_owner=owner, lease_until=until)
+        )
+        query = (
+            select(_s)
+            .where(_s.c.lease_owner == owner, _s.c.disabled_at.is_(None))
+            .order_by(_s.c.id)
+        )
+        return [_subscription(r) for r in self._conn.execute(query)]
+
+    def release_leases(self, owner: str) -> None:
+        self._conn.execute(
+            update(_s).where(_s.c.lease_owner == owner).values(lease_owner=None, lease_until=None)
+        )
+
+    # -- deliveries ------------------------------------------------------------------------
+    def derive_deliveries(
+        self,
+        subscription_id: int,
+        old_cursor: int,
+        new_cursor: int,
+        matching: Sequence[Event],
+        at: datetime,
+    ) -> bool:
+        """Move the subscription's cursor from ``old_cursor`` to ``new_cursor`` with the
+        deliveries of ``matching``; False (and nothing written) if the cursor moved."""
+        moved = self._conn.execute(
+            update(_s)
+            .where(_s.c.id == subscription_id, _s.c.cursor == old_cursor)
+            .values(cursor=new_cursor)
+        )
+        if moved.rowcount != 1:
+            return False
+        self.queue_deliveries([subscription_id], matching, at)
+        return True
+
+    def queue_deliveries(
+        self, subscription_ids: Iterable[int], events: Sequence[Event], at: datetime
+    ) -> None:
+        """Deliveries of ``events`` to each subscription (one already there is kept)."""
+        rows = [
+            {
+                "subscription_id": sid,
+                "seq": e.seq,
+                "event_id": e.event_id,
+                "event_type": e.event_type,
+                "model_key": e.resource_id or "",
+                "status": _PENDING,
+                "tries": 0,
+                "next_attempt_at": at,
+                "created_at": at,
+                "updated_at": at,
+            }
+            for sid in subscription_ids
+            for e in events
+        ]
+        if not rows:
+            return
+        dialect_insert = pg_insert if self._postgres else sqlite_insert
+        statement = dialect_insert(_d).on_conflict_do_nothing(
+            index_elements=["subscription_id", "seq"]
+        )
+        self._conn.execute(statement, rows)
+
+    def open_deliveries(
+        self, subscription_id: int, now: datetime, limit: int
+    ) -> tuple[list[Delivery], datetime | None]:
+        """The subscription's pending deliveries that may go now, oldest first (none of a
+        model whose oldest pending delivery waits for its retry), and when the next retry
+        is due."""
+        mine = and_(_d.c.subscription_id == subscription_id, _d.c.status == _PENDING)
+        waiting = and_(mine, _d.c.next_attempt_at > now)
+        blocked = select(_d.c.model_key).where(waiting)
+        query = (
+            select(_d).where(mine, _d.c.model_key.not_in(blocked)).order_by(_d.c.seq).limit(limit)
+        )
+        ready = [_delivery(r) for r in self._conn.execute(query)]
+        next_due = self._conn.execute(select(func.min(_d.c.next_attempt_at)).where(waiting))
+        return ready, next_due.scalar()
+
+    def record_attempts(self, results: Sequence[AttemptResult]) -> None:
+        if not results:
+            return
+        self._conn.execute(
+            insert(_a),
+            [
+                {
+                    "delivery_id": r.delivery_id,
+                    "at": r.attempt.at,
+                    "duration_ms": r.attempt.duration_ms,
+                    "status_code": r.attempt.status_code,
+                    "error": r.attempt.error,
+                }
+                for r in results
+            ],
+        )
+        for r in results:
+            delivered = r.status is DeliveryStatus.DELIVERED
+            self._conn.execute(
+                update(_d)
+                .where(_d.c.id == r.delivery_id)
+                .values(
+                    status=r.status.value,
+                    tries=r.tries,
+                    next_attempt_at=r.next_attempt_at,
+                    updated_at=r.attempt.at,
+                    delivered_at=r.attempt.at if delivered else None,
+                    last_status_code=r.attempt.status_code,
+                    last_error=r.attempt.error,
+                )
+            )
+
+    def get_delivery(self, delivery_id: int) -> Delivery:
+        row = self._conn.execute(select(_d).where(_d.c.id == delivery_id)).first()
+        if row is None:
+            raise DeliveryNotFound(delivery_id)
+        attempts = self._conn.execute(
+            select(_a)
+            .where(_a.c.delivery_id == delivery_id)
+            .order_by(_a.c.id.desc())
+            .limit(_ATTEMPTS_SHOWN)
+        )
+        return _delivery(row, [_attempt(a) for a in reversed(list(attempts))])
+
+    def list_deliveries(
+        self,
+        *,
+        subscription_id: int | None = None,
+        status: DeliveryStatus | None = None,
+        event_id: str | None = None,
+        before_id: int | None = None,
+        limit: int = 100,
+    ) -> list[Delivery]:
+        """Newest first."""
+        query = select(_d).order_by(_d.c.id.desc()).limit(page_size(limit))
+        if subscription_id is not None:
+            query = query.where(_d.c.subscription_id == subscription_id)
+        if status is not None:
+            query = query.where(_d.c.status == status.value)
+        if event_id is not None:
+            query = query.where(_d.c.event_id == event_id)
+        if before_id is not None:
+            query = query.where(_d.c.id < before_id)
+        return [_delivery(r) for r in self._conn.execute(query)]
+
+    def count_deliveries(self, subscription_id: int) -> dict[str, int]:
+        query = (
+            select(_d.c.status, func.count())
+            .where(_d.c.subscription_id == subscription_id)
+            .group_by(_d.c.status)
+        )
+        return {str(status): int(n) for status, n in self._conn.execute(query)}
+
+    def replay_delivery(self, delivery_id: int, at: datetime) -> Delivery:
+        found = self.get_delivery(delivery_id)
+        if found.status is not DeliveryStatus.DEAD:
+            raise Conflict(
+                f"delivery {delivery_id} is {found.status.value}: only a dead letter is replayed"
+            )
+        self._reopen(and_(_d.c.id == delivery_id), at)
+        return self.get_delivery(delivery_id)
+
+    def replay_subscription(self, subscription_id: int, from_seq: int, at: datetime) -> int:
+        """Deliver again every event from ``from_seq`` on; how many deliveries reopened."""
+        current = self.get_subscription(subscription_id)
+        if from_seq - 1 < current.cursor:
+            self._conn.execute(
+                update(_s).where(_s.c.id == subscription_id).values(cursor=from_seq - 1)
+            )
+        return self._reopen(and_(_d.c.subscription_id == subscription_id, _d.c.seq >= from_seq), at)
+
+    def _reopen(self, where: Any, at: datetime) -> int:
+        result = self._conn.execute(
+            update(_d)
+            .where(where)
+            .values(status=_PENDING, tries=0, next_attempt_at=at, updated_at=at, delivered_at=None)
+        )
+        return int(result.rowcount)

@@ -1,0 +1,119 @@
+"""Request and response shapes of subscriptions, dependents and deliveries."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from grace.api.shapes import Documented, Identifier
+from grace.domain.delivery import (
+    DELIVERABLE_TYPES,
+    MAX_FILTER_ITEMS,
+    MAX_URL_LENGTH,
+    SubscriptionKind,
+)
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+# The scheme must also suit the kind, and the host must not be refused (stated in prose).
+Url = Annotated[
+    str, Field(min_length=1, max_length=MAX_URL_LENGTH, pattern=r"^(https?|nats)://[!-~]+$")
+]
+Secret = Annotated[str, Field(pattern=r"^(whsec_)?[A-Za-z0-9+/]+={0,2}$", max_length=200)]
+ModelFilter = Annotated[list[Identifier], Documented(minItems=1, maxItems=MAX_FILTER_ITEMS)]
+TypeFilter = Annotated[
+    list[Identifier],
+    Documented(
+        lambda: {"items": {"type": "string", "enum": sorted(DELIVERABLE_TYPES)}},
+        minItems=1,
+        maxItems=MAX_FILTER_ITEMS,
+    ),
+]
+
+
+class SubscriptionIn(_In):
+    kind: SubscriptionKind = Field(description="webhook or nats.", examples=["webhook"])
+    url: Url = Field(
+        description="http(s) URL of a webhook, or nats:// URL of a NATS server.",
+        examples=["https://hooks.example.com/grace"],
+    )
+    secret: Secret | None = Field(
+        default=None,
+        description="Webhooks: the Standard Webhooks signing secret (whsec_...); generated "
+        "and shown once when left out. Never returned.",
+    )
+    event_types: TypeFilter | None = Field(default=None, description="Only these event types.")
+    model_ids: ModelFilter | None = Field(default=None, description="Only events of these models.")
+
+
+class SubscriptionOut(_Out):
+    id: int
+    kind: str
+    url: str = Field(description="With any credentials masked.")
+    event_types: list[str] | None
+    model_ids: list[str] | None
+    dependent_name: str | None
+    created_at: str
+    cursor: int = Field(description="The log position up to which deliveries were made.")
+    status: str
+    disabled_at: str | None
+    disabled_reason: str | None
+    signed: bool
+    deliveries: dict[str, int] | None = None
+
+
+class SubscriptionCreatedOut(SubscriptionOut):
+    secret: str | None = Field(description="The generated signing secret, shown once.")
+
+
+class ReplayIn(_In):
+    from_seq: int = Field(ge=1, description="Deliver again every event from this seq on.")
+
+
+class ReplayOut(_Out):
+    subscription_id: int
+    from_seq: int
+    reopened: int
+
+
+class DependentIn(_In):
+    name: Identifier = Field(description="The dependent service's name.")
+    url: Url = Field(description="Its webhook URL.")
+    secret: Secret | None = Field(default=None, description="As for a subscription.")
+
+
+class AttemptOut(_Out):
+    at: str
+    duration_ms: float
+    status_code: int | None
+    error: str | None
+
+
+class DeliveryOut(_Out):
+    id: int
+    subscription_id: int
+    seq: int
+    event_id: str
+    event_type: str
+    model_id: str | None
+    status: str
+    tries: int
+    next_attempt_at: str | None
+    created_at: str
+    delivered_at: str | None
+    last_status_code: int | None
+    last_error: str | None
+    attempts: list[AttemptOut]
+
+
+class DeliveryPage(_Out):
+    items: list[DeliveryOut]
+    next_before: int | None
