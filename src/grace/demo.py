@@ -100,10 +100,14 @@ async def _scenario(grace: Grace, say: Printer) -> None:
         )
         if result.check and result.check.get("remediation"):
             say(f"   triggers fired: {', '.join(result.check['reasons'])}")
-            say(f"   remediation: {result.check['remediation']}")
+            done = result.check["remediation"]
+            say(
+                f"   remediation: playbook {done['playbook']} run #{done['execution_id']} "
+                f"{done['status']}, {done['from_version']} -> {done['to_version']}"
+            )
             break
 
-    say("5. Traffic continues on the restored version")
+    say("4. Traffic continues on the restored version")
     for minute in (3, 2, 1):
         await registry.record_performance_snapshot(
             _snapshot(DEGRADING, "3.1.5", 245.3, minute, rng, grace)
@@ -117,7 +121,7 @@ async def _scenario(grace: Grace, say: Printer) -> None:
 
 def _report(grace: Grace, say: Printer) -> None:
     registry, incidents, engine = grace.registry, grace.incidents, grace.engine
-    say("6. Read back from the database by a freshly started Grace")
+    say("5. Read back from the database by a freshly started Grace")
     production = registry.get_production_version(DEGRADING)
     rolled = registry.get_model(DEGRADING, "3.2.1")
     say(

@@ -13,7 +13,7 @@ import os
 import uvicorn
 
 from grace.api import protocol
-from grace.api.app import create_app, is_loopback
+from grace.api.app import configure_logging, create_app, is_loopback
 from grace.bootstrap import build
 from grace.errors import GraceError
 from grace.settings import Settings
@@ -48,6 +48,7 @@ def startup_verdict(host: str, insecure: bool, tokens_exist: bool) -> tuple[bool
 
 
 def serve(settings: Settings) -> None:
+    configure_logging(settings)
     grace = build(settings)  # migrates (under a lock) before anything listens
     started_at = grace.clock.now()
     try:

@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     )
     future_timestamp_tolerance_seconds: float = Field(default=300.0, ge=0, le=86_400)
     log_level: str = Field(default="INFO")
+    access_log: bool = Field(default=True, description="One log line per HTTP request.")
 
     # The HTTP service (`grace serve`).
     host: str = Field(default="127.0.0.1", description="Address `grace serve` binds to.")

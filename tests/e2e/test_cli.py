@@ -39,6 +39,10 @@ def test_demo_shows_the_incident_and_the_rollback_from_the_database(tmp_path: Pa
     assert "monitor over 30 minutes: 5 healthy, 0 degraded, 0 failing" in out
     assert "High error rate: 8.50%, High OOD rate: 22.00%, Input distribution drift: 0.350" in out
     assert "production is now 3.1.5; 3.2.1 is rollback" in out
+    assert "remediation: playbook model_rollback run #1 succeeded, 3.2.1 -> 3.1.5" in out
+    steps = [line.split(".")[0] for line in out.splitlines() if line[:1].isdigit()]
+    assert steps == ["1", "2", "3", "4", "5"]
+    assert "{'" not in out  # no raw Python dict
     assert "Model performance degradation detected: Fraud Detector V3" in out
     assert "playbook run #1 model_rollback: succeeded" in out
     for step in ("find_previous_stable_version", "verify_rollback", "update_trust_metrics"):

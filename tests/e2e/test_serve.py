@@ -74,6 +74,9 @@ def test_loopback_without_tokens_serves_open_and_says_so(tmp_path: Path) -> None
         assert created.status_code == 201
         assert httpx.get(f"{base}/openapi.json", timeout=5).json()["info"]["title"]
     assert "serving OPEN on 127.0.0.1" in printed[0]
+    # One line per request, without the query string or any header.
+    assert 'INFO grace.access: 127.0.0.1 "POST /api/model-registry/models" 201 ' in printed[0]
+    assert '"GET /readyz" 200' in printed[0]
 
 
 def test_public_address_without_tokens_is_refused(tmp_path: Path) -> None:

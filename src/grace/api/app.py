@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from grace import __version__
 from grace.api import openapi, problems, protocol
+from grace.api.access_log import AccessLog
 from grace.api.asgi import WHOLE_BODY, replay
 from grace.api.deps import ApiContext
 from grace.api.fastpath import SnapshotFastPath
@@ -35,7 +36,7 @@ from grace.api.routes import (
 )
 from grace.bootstrap import Grace, build
 from grace.errors import GraceError
-from grace.settings import load_settings
+from grace.settings import Settings, load_settings
 
 __all__ = ["app_factory", "create_app", "is_loopback"]
 
@@ -183,6 +184,7 @@ def create_app(
         max_bytes=grace.settings.max_body_bytes,
         timeout=grace.settings.body_timeout_seconds,
     )
+    app.add_middleware(AccessLog)  # outermost: it sees every answer, the guard's too
     for module in (service, monitoring, models, incidents, playbooks, events, tokens, delivery):
         app.include_router(module.router)
 
@@ -190,9 +192,21 @@ def create_app(
     return app
 
 
+def configure_logging(settings: Settings) -> None:
+    """Grace's loggers at ``GRACE_LOG_LEVEL`` (the access log is INFO: on by default), one
+    line each on stderr."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("grace").setLevel(settings.log_level)
+    logging.getLogger("grace.access").setLevel(
+        settings.log_level if settings.access_log else logging.WARNING
+    )
+
+
 def app_factory() -> FastAPI:
     """Build the app from GRACE_* settings (one per uvicorn worker)."""
     settings = load_settings()
+    configure_logging(settings)
     protocol.configure(header_timeout=settings.header_timeout_seconds)
     grace = build(settings)
     allow_open = is_loopback(settings.host) or settings.insecure
