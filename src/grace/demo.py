@@ -98,9 +98,9 @@ async def _scenario(grace: Grace, say: Printer) -> None:
         result = await registry.record_performance_snapshot(
             _snapshot(DEGRADING, "3.2.1", 245.3, 0, rng, grace, bad=True)
         )
-        if result.check and result.check.get("remediation"):
+        done = result.check.get("remediation") if result.check else None
+        if result.check and done:
             say(f"   triggers fired: {', '.join(result.check['reasons'])}")
-            done = result.check["remediation"]
             say(
                 f"   remediation: playbook {done['playbook']} run #{done['execution_id']} "
                 f"{done['status']}, {done['from_version']} -> {done['to_version']}"
