@@ -2,19 +2,22 @@
 
 Secure by default: with no API token created, the service runs open only on a
 loopback address (and says so); asked to listen anywhere else it refuses to
-start unless ``--insecure`` is given.
+start unless ``--insecure`` is given.  Beside the HTTP workers it runs one delivery process
+(grace.delivery_process), unless ``GRACE_DELIVERY_MODE`` says otherwise.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from datetime import datetime
 
 import uvicorn
 
 from grace.api import protocol
 from grace.api.app import configure_logging, create_app, is_loopback
-from grace.bootstrap import build
+from grace.bootstrap import Grace, build
+from grace.delivery_process import DeliveryProcess
 from grace.errors import GraceError
 from grace.settings import Settings
 
@@ -64,6 +67,16 @@ def serve(settings: Settings) -> None:
         f"http://{settings.host}:{settings.port} (docs at /docs)",
         flush=True,
     )
+    delivery = DeliveryProcess(settings.database_url)
+    if settings.delivery_mode == "process":
+        delivery.start()
+    try:
+        _run(settings, grace, allow_open=allow_open, started_at=started_at)
+    finally:
+        delivery.stop()
+
+
+def _run(settings: Settings, grace: Grace, *, allow_open: bool, started_at: datetime) -> None:
     if settings.workers == 1:
         app = create_app(
             grace, allow_open=allow_open, started_at=started_at, close_on_shutdown=True

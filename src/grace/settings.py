@@ -6,6 +6,8 @@ Nothing reads the environment at import time; tests build their own
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import AwareDatetime, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -74,7 +76,14 @@ class Settings(BaseSettings):
         le=3600,
         description="A worker's hold on a subscription; a dead worker's passes on after it.",
     )
-    delivery_poll_seconds: float = Field(default=0.25, gt=0, le=60)
+    delivery_poll_seconds: float = Field(
+        default=0.02, gt=0, le=60, description="How often the worker looks for new events."
+    )
+    delivery_mode: Literal["process", "inline", "off"] = Field(
+        default="process",
+        description="Where grace serve delivers: a process of its own beside the HTTP "
+        "workers (process), on each HTTP worker's event loop (inline), or not at all (off).",
+    )
     event_source: str = Field(
         default="/grace", description="The CloudEvents source prefix: <this>/<event source>."
     )

@@ -83,9 +83,9 @@ def test_deliveries_are_derived_with_the_cursor_and_only_once(store: Store) -> N
     events = _events(store, "a", "b")
     last = events[-1].seq or 0
     with store.write() as s:
-        assert s.derive_deliveries(made.id, 0, last, events, at(1))
+        assert s.derive_deliveries({made.id: 0}, last, {made.id: events}, at(1)) == set()
     with store.write() as s:  # a second worker that read the old cursor changes nothing
-        assert not s.derive_deliveries(made.id, 0, last, events, at(1))
+        assert s.derive_deliveries({made.id: 0}, last, {made.id: events}, at(1)) == {made.id}
     with store.write() as s:
         s.queue_deliveries([made.id], events, at(1))  # already there: kept as they are
     with store.read() as s:
@@ -103,7 +103,7 @@ def test_a_model_waiting_for_a_retry_holds_back_only_its_own_later_events(store:
     with store.write() as s:
         s.queue_deliveries([made.id], events, at(0))
     with store.read() as s:
-        ready, _ = s.open_deliveries(made.id, at(1), 100)
+        ready, _ = s.open_deliveries([made.id], at(1), 100)
     first_a = ready[0]
     assert [d.model_id for d in ready] == ["a", "a", "b"]
     failed = Attempt(at(1), 12.5, 503, None)
@@ -111,10 +111,10 @@ def test_a_model_waiting_for_a_retry_holds_back_only_its_own_later_events(store:
     with store.write() as s:
         s.record_attempts([AttemptResult(first_a.id, failed, DeliveryStatus.PENDING, 1, retry_at)])
     with store.read() as s:
-        ready, next_due = s.open_deliveries(made.id, at(2), 100)
+        ready, next_due = s.open_deliveries([made.id], at(2), 100)
         assert [d.model_id for d in ready] == ["b"]
         assert next_due == retry_at
-        ready, _ = s.open_deliveries(made.id, at(1) + timedelta(minutes=61), 100)
+        ready, _ = s.open_deliveries([made.id], at(1) + timedelta(minutes=61), 100)
         assert [d.model_id for d in ready] == ["a", "a", "b"]
         again = s.get_delivery(first_a.id)
     assert (again.tries, again.last_status_code) == (1, 503)
@@ -126,8 +126,8 @@ def test_a_dead_letter_is_replayed_and_a_subscription_from_a_seq(store: Store) -
     events = _events(store, "a", "b", "c")
     last = events[-1].seq or 0
     with store.write() as s:
-        s.derive_deliveries(made.id, 0, last, events, at(0))
-        ready, _ = s.open_deliveries(made.id, at(0), 100)
+        s.derive_deliveries({made.id: 0}, last, {made.id: events}, at(0))
+        ready, _ = s.open_deliveries([made.id], at(0), 100)
         done = Attempt(at(1), 1.0, 200, None)
         dead = Attempt(at(1), 1.0, 400, None)
         s.record_attempts(

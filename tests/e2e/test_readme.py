@@ -1,7 +1,8 @@
-"""Every Python block of README.md runs as written, against a fresh SQLite file.
+"""Every code block of README.md runs as written, against a fresh SQLite file.
 
-The shell block holds the two quick-start commands: `./dev test` is what CI runs (so this suite
-is its proof), and `./dev serve` runs `grace serve`, which tests/e2e/test_serve.py drives.
+The first shell block holds the two quick-start commands: `./dev test` is what CI runs (so this
+suite is its proof), and `./dev serve` runs `grace serve`, which tests/e2e/test_serve.py drives.
+Every other shell block runs here, line by line, with the project's `grace` on the PATH.
 """
 
 from __future__ import annotations
@@ -46,6 +47,25 @@ def test_each_python_block_of_the_readme_runs(index: int, tmp_path: Path) -> Non
         [sys.executable, "-c", RUNNER],
         input=_blocks("python")[index],
         env={"GRACE_DATABASE_URL": f"sqlite:///{tmp_path / 'readme.db'}", "PATH": "/usr/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("index", range(1, len(_blocks("bash"))))
+def test_each_other_shell_block_of_the_readme_runs(index: int, tmp_path: Path) -> None:
+    """Each command of the block succeeds, on its own database."""
+    script = "set -euo pipefail\n" + _blocks("bash")[index]
+    done = subprocess.run(
+        ["bash", "-c", script],
+        cwd=tmp_path,
+        env={
+            "GRACE_DATABASE_URL": f"sqlite:///{tmp_path / 'readme.db'}",
+            "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+        },
         capture_output=True,
         text=True,
         timeout=120,

@@ -344,13 +344,14 @@ class StoreSession(Protocol):
 
     def derive_deliveries(
         self,
-        subscription_id: int,
-        old_cursor: int,
+        old_cursors: Mapping[int, int],
         new_cursor: int,
-        matching: Sequence[Event],
+        matching: Mapping[int, Sequence[Event]],
         at: datetime,
-    ) -> bool:
-        """Move the cursor with the deliveries of ``matching``; False if it had moved."""
+    ) -> set[int]:
+        """Move each subscription's cursor from its old position (``old_cursors``) to
+        ``new_cursor``, with the deliveries of its ``matching`` events; the ids whose cursor
+        had moved meanwhile (nothing is written for those)."""
 
     def queue_deliveries(
         self, subscription_ids: Iterable[int], events: Sequence[Event], at: datetime
@@ -358,10 +359,11 @@ class StoreSession(Protocol):
         """Deliveries of ``events`` to each subscription (one already there is kept)."""
 
     def open_deliveries(
-        self, subscription_id: int, now: datetime, limit: int
+        self, subscription_ids: Collection[int], now: datetime, limit: int
     ) -> tuple[list[Delivery], datetime | None]:
-        """Pending deliveries that may go now, by seq (none of a model whose oldest pending
-        delivery waits for its retry), and when the next retry is due."""
+        """These subscriptions' pending deliveries that may go now, by seq (none of a
+        subscription's model whose oldest pending delivery waits for its retry), and when the
+        next retry is due."""
 
     def record_attempts(self, results: Sequence[AttemptResult]) -> None: ...
 

@@ -150,7 +150,8 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         sweeper = asyncio.create_task(_sweep_orphans(grace))
         grace.follower.start()
-        grace.delivery.start()
+        if grace.settings.delivery_mode == "inline":
+            grace.delivery.start()
         try:
             yield
         finally:

@@ -10,7 +10,7 @@ import logging
 
 import click
 
-from grace.cli.delivery import deliveries, dependents, subscriptions
+from grace.cli.delivery import deliver, deliveries, dependents, subscriptions
 from grace.cli.service import db, demo, serve
 from grace.cli.tokens import tokens
 
@@ -24,5 +24,5 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 
-for _command in (demo, serve, tokens, subscriptions, deliveries, dependents, db):
+for _command in (demo, serve, tokens, subscriptions, deliveries, dependents, deliver, db):
     main.add_command(_command)

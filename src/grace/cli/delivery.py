@@ -6,7 +6,7 @@ import asyncio
 
 import click
 
-from grace.cli.common import DB_OPTION, open_grace, reported
+from grace.cli.common import DB_OPTION, open_grace, reported, settings_for
 
 
 @click.group()
@@ -194,3 +194,14 @@ def dependents_remove(model_id: str, name: str, database_url: str | None) -> Non
     finally:
         grace.close()
     click.echo(f"removed dependent {name} of {model_id}")
+
+
+@click.command()
+@DB_OPTION
+@reported
+def deliver(database_url: str | None) -> None:
+    """Run the delivery worker alone, until stopped (grace serve runs one beside its HTTP
+    workers; run more, on other machines, to share the subscriptions)."""
+    from grace.delivery_process import run_delivery  # noqa: PLC0415 - keep `grace --help` fast
+
+    run_delivery(settings_for(database_url))

@@ -55,6 +55,9 @@ __all__ = ["DeliveryWorker", "judge"]
 
 log = logging.getLogger("grace.delivery")
 
+# While events are coming, a subscription made by another process is found within this.
+_NOTICE_NEW = timedelta(seconds=0.5)
+
 
 def judge(
     delivery: Delivery,
@@ -114,6 +117,7 @@ class DeliveryWorker:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
         self._next_due: datetime | None = None
+        self._seen_head = -1
 
     # -- running ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -183,22 +187,27 @@ class DeliveryWorker:
     # -- one round -----------------------------------------------------------------------------
     async def run_once(self) -> bool:
         """One round over the held subscriptions; whether it did anything (so go again)."""
-        await self._renew_lease()
+        head = await self._run.small(self._events.latest_seq)
+        if head != self._seen_head:  # events are coming: look for new subscriptions soon
+            self._seen_head = head
+            await self._renew_lease(within=_NOTICE_NEW)
+        else:
+            await self._renew_lease()
         if not self._held:
             return False
-        head = await self._run.small(self._events.latest_seq)
         derived = False
         if head > min(s.cursor for s in self._held):
             derived = await self._run(self._derive, head)
-        sent = 0
         self._next_due = None
-        for subscription in self._held:
-            sent += await self._deliver(subscription)
+        sent = await self._deliver()
         return derived or sent > 0
 
-    async def _renew_lease(self) -> None:
+    async def _renew_lease(self, within: timedelta | None = None) -> None:
+        """Renew the leases (and find new subscriptions) every third of the lease, or
+        ``within`` this long while events are coming."""
         now = self._clock.now()
-        if self._leased_at is not None and now - self._leased_at < self._lease / 3:
+        every = min(self._lease / 3, within) if within is not None else self._lease / 3
+        if self._leased_at is not None and now - self._leased_at < every:
             return
         self._held = await self._run(self._lease_all, now, now + self._lease)
         self._leased_at = now
@@ -221,47 +230,49 @@ class DeliveryWorker:
                 break
             end = min(page[-1].seq or start, head)
             page = [e for e in page if (e.seq or 0) <= end]
-            now = self._clock.now()
-            moved: list[Subscription] = []
+            behind = [sub for sub in self._held if sub.cursor < end]
+            matching = {
+                sub.id: [e for e in page if (e.seq or 0) > sub.cursor and sub.matches(e)]
+                for sub in behind
+            }
             with self._store.write() as s:
-                for sub in self._held:
-                    if sub.cursor >= end:
-                        moved.append(sub)
-                        continue
-                    matching = [e for e in page if (e.seq or 0) > sub.cursor and sub.matches(e)]
-                    if s.derive_deliveries(sub.id, sub.cursor, end, matching, now):
-                        found = found or bool(matching)
-                        moved.append(_at_cursor(sub, end))
-                    else:  # another worker moved it: it is no longer ours to derive
-                        moved.append(s.get_subscription(sub.id))
-            self._held = moved
+                elsewhere = s.derive_deliveries(
+                    {sub.id: sub.cursor for sub in behind}, end, matching, self._clock.now()
+                )
+                # Moved by another worker (a replay, a lease taken over): read it again.
+                fresh = {i: s.get_subscription(i) for i in elsewhere if i in matching}
+            found = found or any(v for k, v in matching.items() if k not in elsewhere)
+            self._held = [
+                fresh.get(sub.id, _at_cursor(sub, end)) if sub.cursor < end else sub
+                for sub in self._held
+                if sub.id not in elsewhere or sub.id in fresh
+            ]
             start = end
         return found
 
-    async def _deliver(self, subscription: Subscription) -> int:
-        sender = self._senders.get(subscription.kind)
-        if sender is None or not subscription.active:
+    async def _deliver(self) -> int:
+        """One pass over the held subscriptions' ready deliveries: each (subscription,
+        model) a chain sent in seq order, the chains at once; how many attempts."""
+        held = {s.id: s for s in self._held if s.active and s.kind in self._senders}
+        if not held:
             return 0
-        pending, events, next_due = await self._run(
-            self._pending, subscription.id, self._clock.now()
-        )
-        if next_due is not None and (self._next_due is None or next_due < self._next_due):
-            self._next_due = next_due
-        chains: dict[str, list[Delivery]] = defaultdict(list)
+        pending, events, next_due = await self._run(self._pending, list(held), self._clock.now())
+        self._next_due = next_due
+        chains: dict[tuple[int, str], list[Delivery]] = defaultdict(list)
         for delivery in pending:
-            chains[delivery.model_id or ""].append(delivery)
-        due = list(chains.values())
-        if not due:
+            chains[(delivery.subscription_id, delivery.model_id or "")].append(delivery)
+        if not chains:
             return 0
         results: list[AttemptResult] = []
-        gone: list[Verdict] = []
+        gone: set[int] = set()
         limit = asyncio.Semaphore(self._concurrency)
         deadline = asyncio.get_running_loop().time() + self._lease.total_seconds() / 3
 
-        async def send_chain(chain: Sequence[Delivery]) -> None:
+        async def send_chain(subscription: Subscription, chain: Sequence[Delivery]) -> None:
+            sender = self._senders[subscription.kind]
             async with limit:
                 for delivery in chain:
-                    if gone or asyncio.get_running_loop().time() > deadline:
+                    if subscription.id in gone or asyncio.get_running_loop().time() > deadline:
                         return
                     event = events.get(delivery.seq)
                     if event is None:  # nothing left to send: a dead letter, not a block
@@ -279,28 +290,31 @@ class DeliveryWorker:
                     )
                     results.append(result)
                     if found is Verdict.GONE:
-                        gone.append(found)
+                        gone.add(subscription.id)
                     if result.status is not DeliveryStatus.DELIVERED:
                         return  # later events of this model wait for this one
 
-        await asyncio.gather(*(send_chain(chain) for chain in due))
-        await self._run(self._record, subscription.id, results, bool(gone))
+        await asyncio.gather(
+            *(send_chain(held[sub_id], chain) for (sub_id, _), chain in chains.items())
+        )
+        await self._run(self._record, results, gone)
+        for sub_id in gone:
+            log.warning("subscription %s answered 410 Gone: disabled", sub_id)
         if gone:
-            log.warning("subscription %s answered 410 Gone: disabled", subscription.id)
             self._leased_at = None  # re-read the held subscriptions next round
         return len(results)
 
     def _pending(
-        self, subscription_id: int, now: datetime
+        self, subscription_ids: list[int], now: datetime
     ) -> tuple[list[Delivery], dict[int, Event], datetime | None]:
         with self._store.read() as s:
-            pending, next_due = s.open_deliveries(subscription_id, now, self._batch)
+            pending, next_due = s.open_deliveries(subscription_ids, now, self._batch)
             return pending, s.events_at([d.seq for d in pending]), next_due
 
-    def _record(self, subscription_id: int, results: Sequence[AttemptResult], gone: bool) -> None:
+    def _record(self, results: Sequence[AttemptResult], gone: set[int]) -> None:
         with self._store.write() as s:
             s.record_attempts(results)
-            if gone:
+            for subscription_id in gone:
                 s.disable_subscription(
                     subscription_id, "the receiver answered 410 Gone", self._clock.now()
                 )

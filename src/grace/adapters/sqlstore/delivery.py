@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -30,6 +31,19 @@ _s, _d, _a = subscriptions, deliveries, delivery_attempts
 _PENDING = DeliveryStatus.PENDING.value
 _DEAD = DeliveryStatus.DEAD.value
 _ATTEMPTS_SHOWN = 20  # a delivery's newest attempts, on reading it
+_RECORD = (
+    update(_d)
+    .where(_d.c.id == bindparam("b_id"))
+    .values(
+        status=bindparam("b_status"),
+        tries=bindparam("b_tries"),
+        next_attempt_at=bindparam("b_next"),
+        updated_at=bindparam("b_at"),
+        delivered_at=bindparam("b_delivered"),
+        last_status_code=bindparam("b_code"),
+        last_error=bindparam("b_error"),
+    )
+)
 
 
 def _tuple(value: Any) -> tuple[str, ...] | None:
@@ -165,23 +179,30 @@ class DeliverySession(SessionBase):
     # -- deliveries ------------------------------------------------------------------------
     def derive_deliveries(
         self,
-        subscription_id: int,
-        old_cursor: int,
+        old_cursors: Mapping[int, int],
         new_cursor: int,
-        matching: Sequence[Event],
+        matching: Mapping[int, Sequence[Event]],
         at: datetime,
-    ) -> bool:
-        """Move the subscription's cursor from ``old_cursor`` to ``new_cursor`` with the
-        deliveries of ``matching``; False (and nothing written) if the cursor moved."""
-        moved = self._conn.execute(
-            update(_s)
-            .where(_s.c.id == subscription_id, _s.c.cursor == old_cursor)
-            .values(cursor=new_cursor)
-        )
-        if moved.rowcount != 1:
-            return False
-        self.queue_deliveries([subscription_id], matching, at)
-        return True
+    ) -> set[int]:
+        """Move each subscription's cursor from its old position to ``new_cursor``, with the
+        deliveries of its matching events; the ids whose cursor had moved meanwhile (nothing
+        is written for those)."""
+        by_old: dict[int, list[int]] = defaultdict(list)
+        for subscription_id, old in old_cursors.items():
+            by_old[old].append(subscription_id)
+        moved_elsewhere: set[int] = set()
+        for old, ids in by_old.items():
+            result = self._conn.execute(
+                update(_s).where(_s.c.id.in_(ids), _s.c.cursor == old).values(cursor=new_cursor)
+            )
+            if result.rowcount != len(ids):
+                rows = self._conn.execute(select(_s.c.id, _s.c.cursor).where(_s.c.id.in_(ids)))
+                moved_elsewhere |= {r.id for r in rows if r.cursor != new_cursor}
+                moved_elsewhere |= set(ids) - {r.id for r in rows}  # removed meanwhile
+        for subscription_id, events in matching.items():
+            if subscription_id not in moved_elsewhere and events:
+                self.queue_deliveries([subscription_id], events, at)
+        return moved_elsewhere
 
     def queue_deliveries(
         self, subscription_ids: Iterable[int], events: Sequence[Event], at: datetime
@@ -212,16 +233,22 @@ class DeliverySession(SessionBase):
         self._conn.execute(statement, rows)
 
     def open_deliveries(
-        self, subscription_id: int, now: datetime, limit: int
+        self, subscription_ids: Collection[int], now: datetime, limit: int
     ) -> tuple[list[Delivery], datetime | None]:
-        """The subscription's pending deliveries that may go now, oldest first (none of a
-        model whose oldest pending delivery waits for its retry), and when the next retry
-        is due."""
-        mine = and_(_d.c.subscription_id == subscription_id, _d.c.status == _PENDING)
+        """The pending deliveries of these subscriptions that may go now, oldest first (none
+        of a subscription's model whose oldest pending delivery waits for its retry), and
+        when the next retry is due."""
+        ids = sorted(subscription_ids)
+        if not ids:
+            return [], None
+        mine = and_(_d.c.subscription_id.in_(ids), _d.c.status == _PENDING)
         waiting = and_(mine, _d.c.next_attempt_at > now)
-        blocked = select(_d.c.model_key).where(waiting)
+        blocked = select(_d.c.subscription_id, _d.c.model_key).where(waiting)
         query = (
-            select(_d).where(mine, _d.c.model_key.not_in(blocked)).order_by(_d.c.seq).limit(limit)
+            select(_d)
+            .where(mine, tuple_(_d.c.subscription_id, _d.c.model_key).not_in(blocked))
+            .order_by(_d.c.seq)
+            .limit(limit)
         )
         ready = [_delivery(r) for r in self._conn.execute(query)]
         next_due = self._conn.execute(select(func.min(_d.c.next_attempt_at)).where(waiting))
@@ -243,21 +270,22 @@ class DeliverySession(SessionBase):
                 for r in results
             ],
         )
-        for r in results:
-            delivered = r.status is DeliveryStatus.DELIVERED
-            self._conn.execute(
-                update(_d)
-                .where(_d.c.id == r.delivery_id)
-                .values(
-                    status=r.status.value,
-                    tries=r.tries,
-                    next_attempt_at=r.next_attempt_at,
-                    updated_at=r.attempt.at,
-                    delivered_at=r.attempt.at if delivered else None,
-                    last_status_code=r.attempt.status_code,
-                    last_error=r.attempt.error,
-                )
-            )
+        self._conn.execute(
+            _RECORD,
+            [
+                {
+                    "b_id": r.delivery_id,
+                    "b_status": r.status.value,
+                    "b_tries": r.tries,
+                    "b_next": r.next_attempt_at,
+                    "b_at": r.attempt.at,
+                    "b_delivered": (r.attempt.at if r.status is DeliveryStatus.DELIVERED else None),
+                    "b_code": r.attempt.status_code,
+                    "b_error": r.attempt.error,
+                }
+                for r in results
+            ],
+        )
 
     def get_delivery(self, delivery_id: int) -> Delivery:
         row = self._conn.execute(select(_d).where(_d.c.id == delivery_id)).first()
