@@ -60,7 +60,7 @@ def test_each_other_shell_block_of_the_readme_runs(index: int, tmp_path: Path) -
     """Each command of the block succeeds, on its own database."""
     script = "set -euo pipefail\n" + _blocks("bash")[index]
     done = subprocess.run(
-        ["bash", "-c", script],
+        ["/bin/bash", "-c", script],
         cwd=tmp_path,
         env={
             "GRACE_DATABASE_URL": f"sqlite:///{tmp_path / 'readme.db'}",
