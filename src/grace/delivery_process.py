@@ -30,6 +30,7 @@ __all__ = ["DeliveryProcess", "run_delivery"]
 log = logging.getLogger("grace.delivery")
 
 _PR_SET_PDEATHSIG = 1
+_PARENT = "GRACE_DELIVERY_PARENT_PID"  # set by DeliveryProcess for its child
 
 
 def _die_with_parent() -> None:
@@ -39,10 +40,12 @@ def _die_with_parent() -> None:
             libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def run_delivery(settings: Settings) -> None:
-    """Deliver until SIGTERM or SIGINT (or the parent process is gone)."""
-    parent = os.getppid()
+def run_delivery(settings: Settings, parent: int | None = None) -> None:
+    """Deliver until SIGTERM or SIGINT, or until ``parent`` (the process that started this
+    one) is gone."""
     _die_with_parent()
+    if parent is not None and os.getppid() != parent:
+        return  # the parent died before we could ask to die with it
     grace = build(settings)
 
     async def main() -> None:
@@ -55,7 +58,7 @@ def run_delivery(settings: Settings) -> None:
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 1.0)
-            if os.getppid() != parent:  # orphaned: the parent died without telling us
+            if parent is not None and os.getppid() != parent:  # orphaned, untold
                 break
         await grace.delivery.stop()
 
@@ -69,7 +72,11 @@ class DeliveryProcess:
     """``grace deliver`` as a supervised child of ``grace serve``."""
 
     def __init__(self, database_url: str) -> None:
-        self._env = {**os.environ, "GRACE_DATABASE_URL": database_url}
+        self._env = {
+            **os.environ,
+            "GRACE_DATABASE_URL": database_url,
+            _PARENT: str(os.getpid()),
+        }
         self._child: subprocess.Popen[bytes] | None = None
         self._stopping = threading.Event()
         self._supervisor: threading.Thread | None = None
@@ -117,4 +124,5 @@ if __name__ == "__main__":
 
     loaded = load_settings()
     configure_logging(loaded)
-    run_delivery(loaded)
+    started_by = os.environ.get(_PARENT, "")
+    run_delivery(loaded, int(started_by) if started_by.isdigit() else None)

@@ -106,6 +106,20 @@ async def test_a_receiver_down_for_a_while_gets_everything_once_back(sqlite_url:
         grace.close()
 
 
+def _delivery_children(parent: int) -> list[int]:
+    """The delivery processes that ``parent`` started and that still run (Linux /proc)."""
+    mark = f"GRACE_DELIVERY_PARENT_PID={parent}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if mark in (entry / "environ").read_bytes().split(b"\0"):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
 def _serve(database: Path, port: int) -> subprocess.Popen[str]:
     env = {
         **os.environ,
@@ -160,9 +174,14 @@ def test_grace_serve_killed_mid_delivery_delivers_everything_after_a_restart(
                 assert answer.status_code == 201, answer.text
             while len(receiver.accepted()) < 10:
                 time.sleep(0.01)
+            killed = process.pid
             process.send_signal(signal.SIGKILL)
             process.wait(10)
             received_before = len(receiver.accepted())
+            deadline = time.monotonic() + 10
+            while _delivery_children(killed):  # its delivery process dies with it
+                assert time.monotonic() < deadline, "the delivery process outlived grace serve"
+                time.sleep(0.1)
             process = _serve(database, port)
             events = httpx.get(f"{api}/events", params={"limit": 1000}, timeout=10).json()
             expected = {e["id"]: e["seq"] for e in events["items"]}
