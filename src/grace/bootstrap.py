@@ -62,6 +62,12 @@ class Grace:
     run: Runner
     _closed: bool = field(default=False, repr=False)
 
+    async def aclose(self) -> None:
+        """Stop delivering and following (each after its work in progress), then close."""
+        await self.delivery.stop()
+        await self.follower.stop()
+        self.close()
+
     def close(self) -> None:
         if not self._closed:
             self.follower.close()

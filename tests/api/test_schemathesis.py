@@ -98,6 +98,11 @@ PROSE_RULES: dict[Operation, set[tuple[str, str]]] = {
         ("error_rate_warning", "must not exceed error_rate_critical")
     },
     ("POST", f"{API}/subscriptions"): {*_TARGET_RULES, ("secret", "only webhooks are signed")},
+    ("POST", f"{API}/subscriptions/{{subscription_id}}/secret"): {
+        ("secret", "must hold"),
+        ("secret", "must be whsec_"),
+        ("secret", "only webhooks are signed"),
+    },
     ("POST", f"{API}/models/{{model_id}}/dependents"): {
         *_TARGET_RULES,
         ("name", "already has a dependent"),

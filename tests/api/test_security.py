@@ -91,6 +91,8 @@ EXPECTED_SCOPES: dict[tuple[str, str], Scope | tuple[Scope, ...]] = {
     ("GET", f"{API}/subscriptions/{{subscription_id}}"): Scope.ADMIN,
     ("DELETE", f"{API}/subscriptions/{{subscription_id}}"): Scope.ADMIN,
     ("POST", f"{API}/subscriptions/{{subscription_id}}/replay"): Scope.ADMIN,
+    ("POST", f"{API}/subscriptions/{{subscription_id}}/secret"): Scope.ADMIN,
+    ("DELETE", f"{API}/subscriptions/{{subscription_id}}/secret/previous"): Scope.ADMIN,
     ("GET", f"{API}/deliveries"): Scope.ADMIN,
     ("GET", f"{API}/deliveries/{{delivery_id}}"): Scope.ADMIN,
     ("POST", f"{API}/deliveries/{{delivery_id}}/replay"): Scope.ADMIN,
@@ -114,6 +116,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", f"{API}/tokens"): {"name": "walked", "scopes": ["read"]},
     ("POST", f"{API}/subscriptions"): {"kind": "nats", "url": "nats://127.0.0.1:4222"},
     ("POST", f"{API}/subscriptions/{{subscription_id}}/replay"): {"from_seq": 1},
+    ("POST", f"{API}/subscriptions/{{subscription_id}}/secret"): {},
     ("POST", f"{API}/models/{{model_id}}/dependents"): {
         "name": "walked",
         "url": "https://93.184.215.14/hook",

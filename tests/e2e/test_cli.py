@@ -144,5 +144,11 @@ def test_subscriptions_deliveries_and_dependents_from_the_command_line(tmp_path:
     missing = _grace("deliveries", "replay", "99", cwd=tmp_path, env=env)
     assert missing.returncode == 2
     assert "delivery 99 does not exist" in missing.stderr
+    rotated = _grace("subscriptions", "rotate-secret", "1", cwd=tmp_path, env=env)
+    assert rotated.returncode == 0, rotated.stderr
+    assert rotated.stdout.splitlines()[-1].startswith("whsec_")
+    assert rotated.stdout.splitlines()[-1] != secret
+    finished = _grace("subscriptions", "rotate-secret", "1", "--finish", cwd=tmp_path, env=env)
+    assert "newest secret only" in finished.stdout
     assert _grace("subscriptions", "remove", "1", cwd=tmp_path, env=env).returncode == 0
     assert "93.184.215.14/hook" not in _grace("subscriptions", "list", cwd=tmp_path, env=env).stdout

@@ -81,8 +81,7 @@ async def test_a_receiver_failing_half_its_requests_gets_everything_in_order(
         check_complete_and_ordered(receiver, expected)
         assert len(receiver.received) > len(expected)  # there were failures to retry
     finally:
-        await grace.delivery.stop()
-        grace.close()
+        await grace.aclose()
 
 
 async def test_a_receiver_down_for_a_while_gets_everything_once_back(sqlite_url: str) -> None:
@@ -102,8 +101,7 @@ async def test_a_receiver_down_for_a_while_gets_everything_once_back(sqlite_url:
         check_complete_and_ordered(receiver, expected)
     finally:
         receiver.stop()
-        await grace.delivery.stop()
-        grace.close()
+        await grace.aclose()
 
 
 def _delivery_children(parent: int) -> list[int]:

@@ -35,12 +35,23 @@ FAST = {
 @pytest.fixture
 async def delivering(sqlite_url: str) -> AsyncIterator[Grace]:
     """A Grace on the real clock whose delivery worker runs, retrying quickly."""
-    instance = build(make_settings(sqlite_url, **FAST))
+    async for instance in _delivering(sqlite_url):
+        yield instance
+
+
+@pytest.fixture
+async def delivering_anywhere(database_url: str) -> AsyncIterator[Grace]:
+    """As ``delivering``, on each database in turn."""
+    async for instance in _delivering(database_url):
+        yield instance
+
+
+async def _delivering(url: str) -> AsyncIterator[Grace]:
+    instance = build(make_settings(url, **FAST))
     instance.follower.start()
     instance.delivery.start()
     yield instance
-    await instance.delivery.stop()
-    instance.close()
+    await instance.aclose()
 
 
 async def until(condition: Callable[[], Any], seconds: float = 10.0) -> None:
@@ -67,8 +78,10 @@ def statuses(grace: Grace, subscription: Subscription) -> dict[str, int]:
     return grace.subscriptions.counts(subscription.id)
 
 
-async def test_signed_cloud_events_reach_a_real_receiver_in_seq_order(delivering: Grace) -> None:
-    grace = delivering
+async def test_signed_cloud_events_reach_a_real_receiver_in_seq_order(
+    delivering_anywhere: Grace,
+) -> None:
+    grace = delivering_anywhere
     with webhook_receiver() as receiver:
         await subscribe(grace, receiver)
         register(grace.registry, MODEL, "1", production=True)
@@ -154,8 +167,7 @@ async def test_out_of_tries_is_a_dead_letter(sqlite_url: str) -> None:
         assert dead.tries == 3
         assert len(receiver.received) == 3
     finally:
-        await grace.delivery.stop()
-        grace.close()
+        await grace.aclose()
 
 
 async def test_410_gone_disables_the_subscription(delivering: Grace) -> None:
@@ -170,9 +182,12 @@ async def test_410_gone_disables_the_subscription(delivering: Grace) -> None:
     assert len(receiver.received) == 1  # nothing more is sent to it
 
 
-async def test_a_retrying_model_holds_back_only_its_own_later_events(delivering: Grace) -> None:
+async def test_a_retrying_model_holds_back_only_its_own_later_events(
+    delivering_anywhere: Grace,
+) -> None:
     """Model a's first event fails three times; model b's events go on meanwhile; a's arrive
     in order once its first succeeds."""
+    delivering = delivering_anywhere
     failures = {"left": 3}
 
     def answer(received: Received) -> tuple[int, dict[str, str]]:
@@ -385,3 +400,29 @@ async def test_a_manual_rollback_tells_the_dependents_too(delivering: Grace) -> 
     assert [d.dependent_name for d in grace.subscriptions.dependents(MODEL)] == ["search"]
     grace.subscriptions.remove_dependent(MODEL, "search")
     assert grace.subscriptions.dependents(MODEL) == []
+
+
+async def test_during_a_secret_rotation_both_secrets_sign(delivering: Grace) -> None:
+    """Receivers holding the old or the new secret both verify until the rotation ends."""
+    grace = delivering
+    with webhook_receiver() as old_holder:
+        subscription = await subscribe(grace, old_holder)
+        old_secret = old_holder.secret
+        rotated = grace.subscriptions.rotate_secret(subscription.id)
+        assert rotated.generated_secret is not None
+        assert rotated.subscription.to_dict()["secrets_in_use"] == 2
+        register(grace.registry, MODEL, "1")
+        await until(lambda: len(old_holder.accepted()) == 1)
+        (got,) = old_holder.accepted()
+        assert got.verified  # with the old secret
+        assert got.headers["webhook-signature"].count("v1,") == 2
+        old_holder.secret = rotated.generated_secret
+        old_holder.received.clear()
+        grace.subscriptions.drop_previous_secret(subscription.id)
+        register(grace.registry, MODEL, "2")
+        await until(lambda: len(old_holder.accepted()) == 1)
+        (after,) = old_holder.accepted()
+    assert after.verified  # with the new one
+    assert after.headers["webhook-signature"].count("v1,") == 1
+    assert old_secret
+    assert old_secret not in str(grace.subscriptions.get(subscription.id).to_dict())

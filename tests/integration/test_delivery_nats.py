@@ -67,8 +67,7 @@ async def test_events_reach_jetstream_with_their_id(sqlite_url: str, clean_strea
         await until(lambda: grace.subscriptions.counts(created.subscription.id)["delivered"] == 2)
         messages = await _messages(clean_stream)
     finally:
-        await grace.delivery.stop()
-        grace.close()
+        await grace.aclose()
     assert [subject for subject, _, _ in messages] == [
         "grace.events.model.registered",
         "grace.events.model.stage_changed",

@@ -334,6 +334,9 @@ class StoreSession(Protocol):
     def delete_subscription(self, subscription_id: int) -> None:
         """With its deliveries and their attempts; raises SubscriptionNotFound."""
 
+    def set_secrets(self, subscription_id: int, secrets: Sequence[str]) -> Subscription:
+        """Sign with these, newest first; raises SubscriptionNotFound."""
+
     def disable_subscription(self, subscription_id: int, reason: str, at: datetime) -> None: ...
 
     def lease_subscriptions(self, owner: str, now: datetime, until: datetime) -> list[Subscription]:

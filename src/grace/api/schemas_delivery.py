@@ -67,11 +67,16 @@ class SubscriptionOut(_Out):
     disabled_at: str | None
     disabled_reason: str | None
     signed: bool
+    secrets_in_use: int = Field(description="2 during a secret rotation: both sign.")
     deliveries: dict[str, int] | None = None
 
 
 class SubscriptionCreatedOut(SubscriptionOut):
     secret: str | None = Field(description="The generated signing secret, shown once.")
+
+
+class SecretIn(_In):
+    secret: Secret | None = Field(default=None, description="Generated when left out.")
 
 
 class ReplayIn(_In):

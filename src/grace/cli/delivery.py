@@ -99,6 +99,31 @@ def subscriptions_replay(subscription_id: int, from_seq: int, database_url: str 
     )
 
 
+@subscriptions.command("rotate-secret")
+@click.argument("subscription_id", type=int)
+@click.option("--secret", default=None, help="whsec_... (generated when left out).")
+@click.option("--finish", is_flag=True, help="End the rotation: sign with the newest only.")
+@DB_OPTION
+@reported
+def subscriptions_rotate_secret(
+    subscription_id: int, secret: str | None, finish: bool, database_url: str | None
+) -> None:
+    """A new signing secret; the previous one keeps signing beside it until --finish."""
+    grace = open_grace(database_url)
+    try:
+        if finish:
+            grace.subscriptions.drop_previous_secret(subscription_id)
+            click.echo(f"subscription {subscription_id} now signs with its newest secret only")
+            return
+        rotated = grace.subscriptions.rotate_secret(subscription_id, secret)
+    finally:
+        grace.close()
+    click.echo(f"subscription {subscription_id} signs with two secrets until --finish")
+    if rotated.generated_secret:
+        click.echo("the new secret, shown once:")
+        click.echo(rotated.generated_secret)
+
+
 @click.group()
 def deliveries() -> None:
     """What became of each event sent to a subscription; replay dead letters."""

@@ -124,6 +124,7 @@ class Subscription:
             "disabled_at": isoformat(self.disabled_at) if self.disabled_at else None,
             "disabled_reason": self.disabled_reason,
             "signed": bool(self.secrets),
+            "secrets_in_use": len(self.secrets),
         }
 
 

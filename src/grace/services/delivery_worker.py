@@ -118,6 +118,7 @@ class DeliveryWorker:
         self._task: asyncio.Task[None] | None = None
         self._next_due: datetime | None = None
         self._seen_head = -1
+        self._stopping = False
 
     # -- running ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -129,11 +130,18 @@ class DeliveryWorker:
         self._task = self._loop.create_task(self._forever(), name="grace-delivery-worker")
 
     async def stop(self) -> None:
+        """Finish the round in progress (so no database call is cut off midway; a round
+        stops sending after a third of the lease), then release the leases."""
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
+            self._stopping = True
+            self.nudge()
+            await asyncio.wait({task}, timeout=self._lease.total_seconds())
+            if not task.done():
+                task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            self._stopping = False
         with contextlib.suppress(GraceError):
             await self._run(self._release)
         for sender in self._senders.values():
@@ -160,7 +168,7 @@ class DeliveryWorker:
                 loop.call_soon_threadsafe(self._wake.set)
 
     async def _forever(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 busy = await self.run_once()
             except asyncio.CancelledError:
@@ -169,7 +177,7 @@ class DeliveryWorker:
                 log.exception("delivery round failed; trying again shortly")
                 busy = False
                 await asyncio.sleep(1.0)
-            if not busy:
+            if not busy and not self._stopping:
                 await self._idle()
 
     async def _idle(self) -> None:

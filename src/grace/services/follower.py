@@ -114,12 +114,18 @@ class EventFollower:
 
     async def stop(self) -> None:
         """Stop following (the service's shutdown; the next commit on a loop starts it
-        again); waiters are released."""
+        again) once the turn in progress is done, so that no database call is cut off
+        midway; waiters are released."""
         task, self._task = self._task, None
         if task is not None and not task.done():
-            task.cancel()
+            closed, self._closed = self._closed, True
+            self._poke()
+            await asyncio.wait({task}, timeout=5.0)
+            if not task.done():
+                task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            self._closed = closed
         self._stop_waiters()
 
     def close(self) -> None:

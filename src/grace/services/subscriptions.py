@@ -154,6 +154,28 @@ class Subscriptions:
         self._on_change()
         return reopened
 
+    def rotate_secret(self, subscription_id: int, secret: object = None) -> Created:
+        """A new signing secret (generated when not given); the one it replaces keeps signing
+        beside it, so that receivers can move over, until :meth:`drop_previous_secret`."""
+        _check_id("subscription_id", subscription_id)
+        new = new_secret() if secret is None else check_secret(secret)
+        with self._store.write() as s:
+            current = s.get_subscription(subscription_id)
+            if current.kind is not SubscriptionKind.WEBHOOK:
+                raise InvalidInput("secret", "only webhooks are signed")
+            changed = s.set_secrets(subscription_id, (new, *current.secrets[:1]))
+        self._on_change()
+        return Created(changed, new if secret is None else None)
+
+    def drop_previous_secret(self, subscription_id: int) -> Subscription:
+        """Sign with the newest secret only (the end of a rotation)."""
+        _check_id("subscription_id", subscription_id)
+        with self._store.write() as s:
+            current = s.get_subscription(subscription_id)
+            changed = s.set_secrets(subscription_id, current.secrets[:1])
+        self._on_change()
+        return changed
+
     # -- dependents ----------------------------------------------------------------------
     async def add_dependent(
         self, model_id: str, name: object, url: object, secret: object = None

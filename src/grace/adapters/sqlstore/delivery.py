@@ -146,6 +146,13 @@ class DeliverySession(SessionBase):
         self._conn.execute(delete(_d).where(_d.c.subscription_id == subscription_id))
         self._conn.execute(delete(_s).where(_s.c.id == subscription_id))
 
+    def set_secrets(self, subscription_id: int, secrets: Sequence[str]) -> Subscription:
+        self.get_subscription(subscription_id)
+        self._conn.execute(
+            update(_s).where(_s.c.id == subscription_id).values(secrets=list(secrets))
+        )
+        return self.get_subscription(subscription_id)
+
     def disable_subscription(self, subscription_id: int, reason: str, at: datetime) -> None:
         self._conn.execute(
             update(_s)

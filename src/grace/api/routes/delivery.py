@@ -15,6 +15,7 @@ from grace.api.schemas_delivery import (
     DependentIn,
     ReplayIn,
     ReplayOut,
+    SecretIn,
     SubscriptionCreatedOut,
     SubscriptionIn,
     SubscriptionOut,
@@ -90,6 +91,24 @@ async def replay_subscription(
     return reply(
         {"subscription_id": subscription_id, "from_seq": body.from_seq, "reopened": reopened}
     )
+
+
+@router.post("/subscriptions/{subscription_id}/secret", response_model=SubscriptionCreatedOut)
+async def rotate_secret(
+    subscription_id: RecordId, body: SecretIn, grace: GraceDep, _: Admin, run: Run
+) -> JSONReply:
+    """A new signing secret (shown once when generated); the previous one keeps signing
+    beside it (two signatures per request) until it is dropped."""
+    created = await run(grace.subscriptions.rotate_secret, subscription_id, body.secret)
+    return reply({**created.subscription.to_dict(), "secret": created.generated_secret})
+
+
+@router.delete("/subscriptions/{subscription_id}/secret/previous", response_model=SubscriptionOut)
+async def drop_previous_secret(
+    subscription_id: RecordId, grace: GraceDep, _: Admin, run: Run
+) -> JSONReply:
+    """End a rotation: sign with the newest secret only."""
+    return reply((await run(grace.subscriptions.drop_previous_secret, subscription_id)).to_dict())
 
 
 @router.get("/deliveries", response_model=DeliveryPage)
