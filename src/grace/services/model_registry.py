@@ -25,7 +25,7 @@ from typing import Any
 from grace.adapters.store import NewVersion, SnapshotTarget, SnapshotWrite, Store
 from grace.clock import Clock
 from grace.domain.events import Event, EventType
-from grace.domain.health import FleetBucket, classify_health, fleet_bucket
+from grace.domain.health import classify_health
 from grace.domain.history import production_version_at
 from grace.domain.records import (
     ChangeCause,
@@ -61,13 +61,13 @@ from grace.errors import (
 )
 from grace.services.callbacks import Callback, UserCallbacks
 from grace.services.deployments import SOURCE, Deployments
+from grace.services.fleet import FleetMonitor
 from grace.services.follower import EventFollower
 from grace.services.remediation import Remediation
 from grace.services.results import (
     BatchItem,
     BatchResult,
     FleetHealth,
-    FleetIssue,
     HealthSummary,
     RollbackCheck,
     RollbackResult,
@@ -112,6 +112,13 @@ class ModelRegistry:
         self._defaults = default_thresholds or TriggerThresholds()
         self._default_window = default_window_minutes
         self._future_tolerance = future_tolerance
+        self._fleet = FleetMonitor(
+            store,
+            clock=clock,
+            run=run,
+            defaults=self._defaults,
+            default_window=self._default_window,
+        )
         self._snapshots = SnapshotWriter(
             store, self._window_start, inline=inline_snapshots, run=self._run
         )
@@ -620,51 +627,8 @@ class ModelRegistry:
         )
 
     async def monitor_production_models(self, window_minutes: int = 10) -> FleetHealth:
-        """Judge every production model over the window, in one database query.
-
-        healthy: no condition fired; degraded: conditions fired at MEDIUM
-        overall; failing: HIGH or above (listed in ``issues``); no_data: fewer
-        snapshots in the window than the model's ``min_snapshots``.
-        """
-        window = check_window_minutes(window_minutes)
-        now = self._clock.now()
-
-        def read() -> list[Any]:
-            with self._store.read() as s:
-                return s.fleet_stats(now - timedelta(minutes=window))
-
-        members = await self._run(read)
-        counts = dict.fromkeys(FleetBucket, 0)
-        issues: list[FleetIssue] = []
-        for member in members:
-            settings = ModelSettings.resolve(
-                member.model_id, member.settings, self._defaults, self._default_window
-            )
-            evaluation = evaluate_triggers(
-                member.stats, settings.thresholds, member.expected_latency_p95_ms
-            )
-            bucket = fleet_bucket(classify_health(evaluation))
-            counts[bucket] += 1
-            if bucket is FleetBucket.FAILING:
-                severity = evaluation.severity
-                issues.append(
-                    FleetIssue(
-                        model_id=member.model_id,
-                        version=member.version,
-                        reasons=evaluation.reasons,
-                        severity=severity.value if severity else None,
-                    )
-                )
-        return FleetHealth(
-            total_models=len(members),
-            healthy=counts[FleetBucket.HEALTHY],
-            degraded=counts[FleetBucket.DEGRADED],
-            failing=counts[FleetBucket.FAILING],
-            no_data=counts[FleetBucket.NO_DATA],
-            issues=issues,
-            window_minutes=window,
-            checked_at=isoformat(now),
-        )
+        """Judge every production model over the window (grace.services.fleet)."""
+        return await self._fleet.monitor(window_minutes)
 
     async def rollback(
         self,
