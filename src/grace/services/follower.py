@@ -85,9 +85,10 @@ class EventFollower:
             listener()
         seq = max((e.seq or 0 for e in events), default=0)
         self._head = max(self._head, seq)
-        if not self.listened():
+        if self.listened():
+            self._nudge()
+        else:  # nobody hears it: never handed on, and no turn of the follower for it
             self._unheard = max(self._unheard, seq)
-        self._nudge()
 
     async def announce(self, events: Sequence[Event]) -> None:
         """:meth:`committed`, then wait until the follower has handed ``events`` on."""
