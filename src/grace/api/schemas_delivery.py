@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from grace.api.schemas import _In, _Out
 from grace.api.shapes import Documented, Identifier
 from grace.domain.delivery import (
     DELIVERABLE_TYPES,
@@ -13,15 +14,6 @@ from grace.domain.delivery import (
     MAX_URL_LENGTH,
     SubscriptionKind,
 )
-
-
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class _Out(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
 
 # The scheme must also suit the kind, and the host must not be refused (stated in prose).
 Url = Annotated[

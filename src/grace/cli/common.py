@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import ParamSpec, TypeVar
 
 import click
@@ -54,8 +55,14 @@ def settings_for(database_url: str | None) -> Settings:
     return base
 
 
-def open_grace(database_url: str | None) -> Grace:
-    return build(settings_for(database_url))
+@contextmanager
+def open_grace(database_url: str | None) -> Iterator[Grace]:
+    """A Grace on the database asked for, closed when the command is done."""
+    grace = build(settings_for(database_url))
+    try:
+        yield grace
+    finally:
+        grace.close()
 
 
 DB_OPTION = click.option("--database-url", default=None, help="Defaults to GRACE_DATABASE_URL.")

@@ -32,8 +32,7 @@ def subscriptions_add(
     model_ids: tuple[str, ...],
     database_url: str | None,
 ) -> None:
-    grace = open_grace(database_url)
-    try:
+    with open_grace(database_url) as grace:
         created = asyncio.run(
             grace.subscriptions.create(
                 kind,
@@ -43,8 +42,6 @@ def subscriptions_add(
                 model_ids=list(model_ids) or None,
             )
         )
-    finally:
-        grace.close()
     made = created.subscription
     click.echo(f"created subscription {made.id}: {made.kind.value} {made.to_dict()['url']}")
     if created.generated_secret:
@@ -56,8 +53,7 @@ def subscriptions_add(
 @DB_OPTION
 @reported
 def subscriptions_list(database_url: str | None) -> None:
-    grace = open_grace(database_url)
-    try:
+    with open_grace(database_url) as grace:
         for sub in grace.subscriptions.list_subscriptions(limit=1000):
             shown = sub.to_dict()
             counts = grace.subscriptions.counts(sub.id)
@@ -65,8 +61,6 @@ def subscriptions_list(database_url: str | None) -> None:
             tally = " ".join(f"{k}={v}" for k, v in counts.items())
             click.echo(f"{sub.id:>4}  {sub.kind.value:<7} {shown['status']:<8} {shown['url']}")
             click.echo(f"      {what}  cursor={sub.cursor}  {tally}")
-    finally:
-        grace.close()
 
 
 @subscriptions.command("remove")
@@ -74,11 +68,8 @@ def subscriptions_list(database_url: str | None) -> None:
 @DB_OPTION
 @reported
 def subscriptions_remove(subscription_id: int, database_url: str | None) -> None:
-    grace = open_grace(database_url)
-    try:
+    with open_grace(database_url) as grace:
         removed = grace.subscriptions.remove(subscription_id)
-    finally:
-        grace.close()
     click.echo(f"removed subscription {removed.id} ({removed.to_dict()['url']})")
 
 
@@ -88,11 +79,8 @@ def subscriptions_remove(subscription_id: int, database_url: str | None) -> None
 @DB_OPTION
 @reported
 def subscriptions_replay(subscription_id: int, from_seq: int, database_url: str | None) -> None:
-    grace = open_grace(database_url)
-    try:
+    with open_grace(database_url) as grace:
         reopened = grace.subscriptions.replay(subscription_id, from_seq)
-    finally:
-        grace.close()
     click.echo(
         f"subscription {subscription_id}: delivering again from seq {from_seq} "
         f"({reopened} earlier deliveries reopened)"
@@ -109,15 +97,12 @@ def subscriptions_rotate_secret(
     subscription_id: int, secret: str | None, finish: bool, database_url: str | None
 ) -> None:
     """A new signing secret; the previous one keeps signing beside it until --finish."""
-    grace = open_grace(database_url)
-    try:
+    with open_grace(database_url) as grace:
         if finish:
             grace.subscriptions.drop_previous_secret(subscription_id)
             click.echo(f"subscription {subscription_id} now signs with its newest secret only")
             return
         rotated = grace.subscriptions.rotate_secret(subscription_id, secret)
-    finally:
-        grace.close()
     click.echo(f"subscription {subscription_id} signs with two secrets until --finish")
     if rotated.generated_secret:
         click.echo("the new secret, shown once:")
@@ -138,13 +123,10 @@ def deliveries() -> None:
 def deliveries_list(
     subscription_id: int | None, status: str | None, limit: int, database_url: str | None
 ) -> None:
-    grace = open_grace(database_url)
-    try:
+    with open_grace(database_url) as grace:
         found = grace.subscriptions.deliveries(
             subscription_id=subscription_id, status=status, limit=limit
         )
-    finally:
-        grace.close()
     for d in found:
         last = d.last_status_code if d.last_status_code is not None else (d.last_error or "-")
         click.echo(
@@ -158,11 +140,8 @@ def deliveries_list(
 @DB_OPTION
 @reported
 def deliveries_replay(delivery_id: int, database_url: str | None) -> None:
-    grace = open_grace(database_url)
-    try:
+    with open_grace(database_url) as grace:
         replayed = grace.subscriptions.replay_delivery(delivery_id)
-    finally:
-        grace.close()
     click.echo(f"delivery {replayed.id} (seq {replayed.seq}) is pending again")
 
 
@@ -181,11 +160,8 @@ def dependents() -> None:
 def dependents_add(
     model_id: str, name: str, url: str, secret: str | None, database_url: str | None
 ) -> None:
-    grace = open_grace(database_url)
-    try:
+    with open_grace(database_url) as grace:
         created = asyncio.run(grace.subscriptions.add_dependent(model_id, name, url, secret))
-    finally:
-        grace.close()
     click.echo(
         f"{name} now hears of every rollback of {model_id} (subscription {created.subscription.id})"
     )
@@ -199,12 +175,9 @@ def dependents_add(
 @DB_OPTION
 @reported
 def dependents_list(model_id: str, database_url: str | None) -> None:
-    grace = open_grace(database_url)
-    try:
+    with open_grace(database_url) as grace:
         for d in grace.subscriptions.dependents(model_id):
             click.echo(f"{d.dependent_name:<24} {d.to_dict()['url']}  (subscription {d.id})")
-    finally:
-        grace.close()
 
 
 @dependents.command("remove")
@@ -213,11 +186,8 @@ def dependents_list(model_id: str, database_url: str | None) -> None:
 @DB_OPTION
 @reported
 def dependents_remove(model_id: str, name: str, database_url: str | None) -> None:
-    grace = open_grace(database_url)
-    try:
+    with open_grace(database_url) as grace:
         grace.subscriptions.remove_dependent(model_id, name)
-    finally:
-        grace.close()
     click.echo(f"removed dependent {name} of {model_id}")
 
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import click
 
-from grace.bootstrap import build
-from grace.cli.common import reported, settings_for
+from grace.cli.common import open_grace, reported
 
 
 @click.group()
@@ -26,11 +25,8 @@ def tokens() -> None:
 @click.option("--database-url", default=None, help="Defaults to GRACE_DATABASE_URL.")
 @reported
 def tokens_create(name: str, scopes: tuple[str, ...], database_url: str | None) -> None:
-    grace = build(settings_for(database_url))
-    try:
+    with open_grace(database_url) as grace:
         token, secret = grace.tokens.create(name, scopes)
-    finally:
-        grace.close()
     click.echo(f"created token {token.token_id} for {token.name} ({', '.join(sorted(scopes))})")
     click.echo("store this secret now; it is not shown again:")
     click.echo(secret)
@@ -41,14 +37,11 @@ def tokens_create(name: str, scopes: tuple[str, ...], database_url: str | None) 
 @click.option("--database-url", default=None, help="Defaults to GRACE_DATABASE_URL.")
 @reported
 def tokens_list(include_revoked: bool, database_url: str | None) -> None:
-    grace = build(settings_for(database_url))
-    try:
+    with open_grace(database_url) as grace:
         for token in grace.tokens.list_tokens(include_revoked=include_revoked):
             state = "active" if token.active else "revoked"
             scopes = ",".join(sorted(s.value for s in token.scopes))
             click.echo(f"{token.token_id}  {token.name:<20} {scopes:<30} {state}")
-    finally:
-        grace.close()
 
 
 @tokens.command("revoke")
@@ -56,9 +49,6 @@ def tokens_list(include_revoked: bool, database_url: str | None) -> None:
 @click.option("--database-url", default=None, help="Defaults to GRACE_DATABASE_URL.")
 @reported
 def tokens_revoke(token_id: str, database_url: str | None) -> None:
-    grace = build(settings_for(database_url))
-    try:
+    with open_grace(database_url) as grace:
         token = grace.tokens.revoke(token_id)
-    finally:
-        grace.close()
     click.echo(f"revoked {token.token_id} ({token.name})")

@@ -79,10 +79,6 @@ class DeliveryStatus(StrEnum):
     DEAD = "dead"  # a dead letter: out of tries, or refused for good
 
 
-#: Still to be sent: these hold back later events of the same model on the subscription.
-OPEN_STATUSES = (DeliveryStatus.PENDING.value,)
-
-
 @dataclass(frozen=True, slots=True)
 class Subscription:
     id: int

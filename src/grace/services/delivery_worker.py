@@ -152,7 +152,7 @@ class DeliveryWorker:
         self._leased_at = None
         self.nudge()
 
-    def nudge(self, *_: object) -> None:
+    def nudge(self) -> None:
         """Something changed (an event committed, a subscription made); from any thread."""
         loop = self._loop
         if loop is None or loop.is_closed():
@@ -251,7 +251,7 @@ class DeliveryWorker:
                 fresh = {i: s.get_subscription(i) for i in elsewhere if i in matching}
             found = found or any(v for k, v in matching.items() if k not in elsewhere)
             self._held = [
-                fresh.get(sub.id, _at_cursor(sub, end)) if sub.cursor < end else sub
+                fresh.get(sub.id, replace(sub, cursor=end)) if sub.cursor < end else sub
                 for sub in self._held
                 if sub.id not in elsewhere or sub.id in fresh
             ]
@@ -326,7 +326,3 @@ class DeliveryWorker:
                 s.disable_subscription(
                     subscription_id, "the receiver answered 410 Gone", self._clock.now()
                 )
-
-
-def _at_cursor(subscription: Subscription, cursor: int) -> Subscription:
-    return replace(subscription, cursor=cursor)

@@ -65,11 +65,6 @@ class EventFollower:
         self._closed = False
         self._listeners: list[Callable[[], None]] = []
 
-    @property
-    def position(self) -> int:
-        """The seq of the last event handed on (or skipped while nobody listened)."""
-        return self._cursor
-
     def listened(self) -> bool:
         """Whether anyone hears events: the monitoring callback or a bus subscriber."""
         return self._callbacks.monitoring is not None or bool(self._bus.subscriber_count)

@@ -36,6 +36,8 @@ __all__ = ["NOTIFY_STEP", "Created", "Subscriptions", "TargetCheck"]
 
 #: The step of model_rollback that queues the rollback to the model's dependents.
 NOTIFY_STEP = "notify_dependent_services"
+#: What a run shows of each dependent's delivery.
+_TOLD = ("id", "status", "tries", "last_status_code", "last_error", "delivered_at")
 
 #: Refuses (raising InvalidInput on field url) a webhook URL whose host webhooks may not reach.
 TargetCheck = Callable[[str], Awaitable[None]]
@@ -262,21 +264,8 @@ class Subscriptions:
         told = []
         for dependent in queued:
             delivery = by_subscription.get(dependent.get("subscription_id"))
-            told.append(
-                {
-                    **dependent,
-                    "delivery": (
-                        {
-                            "id": delivery.id,
-                            "status": delivery.status.value,
-                            "tries": delivery.tries,
-                            "last_status_code": delivery.last_status_code,
-                            "last_error": delivery.last_error,
-                            "delivered_at": delivery.to_dict()["delivered_at"],
-                        }
-                        if delivery is not None
-                        else None
-                    ),
-                }
-            )
+            shown = delivery.to_dict() if delivery is not None else None
+            if shown is not None:
+                shown = {k: shown[k] for k in _TOLD}
+            told.append({**dependent, "delivery": shown})
         return told

@@ -29,7 +29,6 @@ __all__ = ["DeliverySession"]
 
 _s, _d, _a = subscriptions, deliveries, delivery_attempts
 _PENDING = DeliveryStatus.PENDING.value
-_DEAD = DeliveryStatus.DEAD.value
 _ATTEMPTS_SHOWN = 20  # a delivery's newest attempts, on reading it
 _RECORD = (
     update(_d)
@@ -206,15 +205,21 @@ class DeliverySession(SessionBase):
                 rows = self._conn.execute(select(_s.c.id, _s.c.cursor).where(_s.c.id.in_(ids)))
                 moved_elsewhere |= {r.id for r in rows if r.cursor != new_cursor}
                 moved_elsewhere |= set(ids) - {r.id for r in rows}  # removed meanwhile
-        for subscription_id, events in matching.items():
-            if subscription_id not in moved_elsewhere and events:
-                self.queue_deliveries([subscription_id], events, at)
+        self._insert_deliveries(
+            (sid, e, at)
+            for sid, events in matching.items()
+            if sid not in moved_elsewhere
+            for e in events
+        )
         return moved_elsewhere
 
     def queue_deliveries(
         self, subscription_ids: Iterable[int], events: Sequence[Event], at: datetime
     ) -> None:
         """Deliveries of ``events`` to each subscription (one already there is kept)."""
+        self._insert_deliveries((sid, e, at) for sid in subscription_ids for e in events)
+
+    def _insert_deliveries(self, wanted: Iterable[tuple[int, Event, datetime]]) -> None:
         rows = [
             {
                 "subscription_id": sid,
@@ -228,8 +233,7 @@ class DeliverySession(SessionBase):
                 "created_at": at,
                 "updated_at": at,
             }
-            for sid in subscription_ids
-            for e in events
+            for sid, e, at in wanted
         ]
         if not rows:
             return
