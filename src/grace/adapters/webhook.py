@@ -12,11 +12,13 @@ by the timeout, so a receiver that answers one byte at a time cannot hold a work
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import ipaddress
 import socket
+import ssl
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
@@ -130,6 +132,62 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
+class Lanes:
+    """HTTP clients of one connection each, kept per origin and lent to one attempt at a
+    time.
+
+    One shared client would do, but httpx's pool walks every connection it holds on every
+    request and polls each idle one's socket: with 16 attempts in flight that bookkeeping
+    took 40% of the delivery worker's time.  A client per attempt in flight keeps each walk
+    to one connection, and doubled the worker's rate (README, "Delivery").
+    At most ``keep`` idle clients stay open per origin, and ``keep_total`` in all.
+    """
+
+    def __init__(self, timeout: float, *, keep: int = 20, keep_total: int = 100) -> None:
+        self._timeout = timeout
+        self._keep = keep
+        self._keep_total = keep_total
+        self._idle: dict[tuple[str, str], list[httpx.AsyncClient]] = {}
+        self._idle_count = 0
+        self._tls: ssl.SSLContext | None = None
+
+    def _new(self) -> httpx.AsyncClient:
+        if self._tls is None:  # made once: loading the CA bundle costs milliseconds
+            self._tls = httpx.create_ssl_context()
+        return httpx.AsyncClient(
+            follow_redirects=False,
+            timeout=httpx.Timeout(self._timeout),
+            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+            trust_env=False,  # no proxy from the environment may see or reroute deliveries
+            verify=self._tls,
+        )
+
+    @contextlib.asynccontextmanager
+    async def lend(self, origin: tuple[str, str]) -> AsyncIterator[httpx.AsyncClient]:
+        idle = self._idle.get(origin)
+        if idle:
+            client = idle.pop()
+            self._idle_count -= 1
+        else:
+            client = self._new()
+        kept = False
+        try:
+            yield client
+            if len(self._idle.get(origin, ())) < self._keep and self._idle_count < self._keep_total:
+                self._idle.setdefault(origin, []).append(client)
+                self._idle_count += 1
+                kept = True
+        finally:
+            if not kept:
+                await client.aclose()
+
+    async def close(self) -> None:
+        idle, self._idle, self._idle_count = self._idle, {}, 0
+        for clients in idle.values():
+            for client in clients:
+                await client.aclose()
+
+
 class WebhookSender:
     def __init__(
         self,
@@ -145,18 +203,7 @@ class WebhookSender:
         self._allowed_networks = tuple(allowed_networks)
         self._resolve = resolve
         self._source = source_prefix
-        self._http: httpx.AsyncClient | None = None
-
-    @property
-    def _client(self) -> httpx.AsyncClient:
-        if self._http is None:
-            self._http = httpx.AsyncClient(
-                follow_redirects=False,
-                timeout=httpx.Timeout(self._timeout),
-                limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
-                trust_env=False,  # no proxy from the environment may see or reroute deliveries
-            )
-        return self._http
+        self._lanes = Lanes(timeout)
 
     async def send(self, subscription: Subscription, event: Event) -> Outcome:
         started = time.perf_counter()
@@ -207,18 +254,20 @@ class WebhookSender:
             headers["host"] = parts.netloc.rsplit("@", 1)[-1]
             if parts.scheme == "https":
                 extensions["sni_hostname"] = parts.hostname or ""
-        request = self._client.build_request(
-            "POST", target, content=body, headers=headers, extensions=extensions
-        )
-        response = await self._client.send(request, stream=True)
-        try:
-            read = 0
-            async for chunk in response.aiter_raw():
-                read += len(chunk)
-                if read >= _MAX_ANSWER_BYTES:
-                    break
-        finally:
-            await response.aclose()
+        parts = urlsplit(target)
+        async with self._lanes.lend((parts.scheme, parts.netloc)) as client:
+            request = client.build_request(
+                "POST", target, content=body, headers=headers, extensions=extensions
+            )
+            response = await client.send(request, stream=True)
+            try:
+                read = 0
+                async for chunk in response.aiter_raw():
+                    read += len(chunk)
+                    if read >= _MAX_ANSWER_BYTES:
+                        break
+            finally:
+                await response.aclose()
         return Outcome(
             status_code=response.status_code,
             retry_after=_retry_after(response.headers.get("retry-after")),
@@ -226,6 +275,4 @@ class WebhookSender:
         )
 
     async def close(self) -> None:
-        client, self._http = self._http, None
-        if client is not None:
-            await client.aclose()
+        await self._lanes.close()
