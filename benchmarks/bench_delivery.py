@@ -127,6 +127,8 @@ def grace_serve(workdir: Path, name: str) -> Iterator[str]:
         "GRACE_WEBHOOK_ALLOWED_HOSTS": "127.0.0.1",
         "GRACE_ACCESS_LOG": "false",
         "GRACE_REMEDIATION_COOLDOWN_MINUTES": "0",
+        # 200 rollbacks in a minute: past the fleet's default limit of 20 an hour
+        "GRACE_REMEDIATION_MAX_FLEET_PER_HOUR": "100000",
     }
     argv = [str(Path(sys.executable).parent / "grace"), "serve", "--port", str(port)]
     with process(argv, f"{base}/healthz", env, workdir / f"{name}.log"):

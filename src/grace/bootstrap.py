@@ -20,6 +20,7 @@ from grace.adapters.store import Store
 from grace.adapters.webhook import WebhookSender, target_checker
 from grace.clock import Clock, SystemClock
 from grace.domain.delivery import RetryPolicy, SubscriptionKind, parse_allowed_hosts
+from grace.domain.guardrails import GuardrailLimits
 from grace.services.callbacks import UserCallbacks
 from grace.services.clarity import EventBus, EventLog
 from grace.services.delivery_worker import DeliveryWorker
@@ -29,6 +30,8 @@ from grace.services.incident_registry import IncidentRegistry
 from grace.services.model_registry import ModelRegistry
 from grace.services.playbooks import model_rollback_playbook
 from grace.services.remediation import Remediation
+from grace.services.remediation.policies import RemediationPolicies
+from grace.services.remediation.windows import MaintenanceWindows
 from grace.services.runner import Runner
 from grace.services.self_healing import SelfHealingEngine
 from grace.services.subscriptions import Subscriptions
@@ -60,6 +63,12 @@ class Grace:
     delivery: DeliveryWorker
     #: The one way async code runs blocking database work (grace.services.runner).
     run: Runner
+    #: The remediation pipeline (grace.services.remediation): approvals decided here.
+    remediation: Remediation
+    #: Maintenance windows, and what they held once they end.
+    windows: MaintenanceWindows
+    #: Each model's remediation policy and circuit breaker.
+    policies: RemediationPolicies
     _closed: bool = field(default=False, repr=False)
 
     async def aclose(self) -> None:
@@ -124,6 +133,13 @@ def build(
         engine=engine_,
         callbacks=callbacks,
         follower=follower,
+        deployments=deployments,
+        limits=GuardrailLimits(
+            per_model_per_hour=settings.remediation_max_per_model_per_hour,
+            fleet_per_hour=settings.remediation_max_fleet_per_hour,
+            breaker_after=settings.remediation_breaker_after,
+            approval_ttl=timedelta(minutes=settings.approval_ttl_minutes),
+        ),
     )
     registry = ModelRegistry(
         store,
@@ -173,6 +189,14 @@ def build(
         check_target=target_checker(allowed_hosts, allowed_networks),
         on_change=delivery.refresh,
     )
+    windows = MaintenanceWindows(
+        store,
+        clock=clock,
+        run=run,
+        follower=follower,
+        check=registry.check_rollback_triggers,
+    )
+    policies = RemediationPolicies(store, clock=clock, run=run, follower=follower)
     return Grace(
         settings,
         store,
@@ -188,6 +212,9 @@ def build(
         subscriptions,
         delivery,
         run,
+        remediation,
+        windows,
+        policies,
     )
 
 

@@ -50,6 +50,7 @@ __all__ = [
     "TokenNotFound",
     "VersionExists",
     "VersionNotFound",
+    "WindowNotFound",
     "error_field",
     "error_types",
 ]
@@ -206,6 +207,14 @@ class DeliveryNotFound(NotFound):
     def __init__(self, delivery_id: int) -> None:
         super().__init__(f"delivery {delivery_id} does not exist")
         self.delivery_id = delivery_id
+
+
+class WindowNotFound(NotFound):
+    title = "Maintenance window not found"
+
+    def __init__(self, window_id: int) -> None:
+        super().__init__(f"maintenance window {window_id} does not exist")
+        self.window_id = window_id
 
 
 class Conflict(GraceError):

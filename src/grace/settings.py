@@ -31,6 +31,15 @@ class Settings(BaseSettings):
     default_window_minutes: int = Field(default=10, ge=1, le=MAX_WINDOW_MINUTES)
     callback_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
     remediation_cooldown_minutes: float = Field(default=30.0, ge=0, le=7 * 24 * 60)
+    # The guardrails (grace.domain.guardrails): automatic remediations per model and across
+    # the fleet in any hour, failed runs in a row that open a model's circuit breaker, and
+    # how long an approval request waits before it is denied.
+    remediation_max_per_model_per_hour: int = Field(default=3, ge=0, le=1000)
+    remediation_max_fleet_per_hour: int = Field(default=20, ge=0, le=100_000)
+    remediation_breaker_after: int = Field(default=3, ge=0, le=1000)
+    approval_ttl_minutes: float = Field(default=60.0, gt=0, le=7 * 24 * 60)
+    # How often grace serve denies expired approval requests and acts on ended windows.
+    guardrail_sweep_seconds: float = Field(default=10.0, gt=0, le=3600)
     playbook_stale_seconds: float = Field(
         default=300.0,
         gt=0,

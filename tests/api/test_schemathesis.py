@@ -107,6 +107,17 @@ PROSE_RULES: dict[Operation, set[tuple[str, str]]] = {
         *_TARGET_RULES,
         ("name", "already has a dependent"),
     },
+    ("POST", f"{API}/maintenance-windows"): {
+        ("ends_at", "must be after starts_at"),
+        ("ends_at", "is in the past"),
+        ("ends_at", "lasts at most 31 days"),
+        ("starts_at", "is out of the representable range"),
+        ("ends_at", "is out of the representable range"),
+        ("reason", "must be a non-empty string"),
+    },
+    ("PATCH", f"{API}/models/{{model_id}}/remediation"): {
+        ("runbook_url", "must be an http or https URL"),
+    },
 }
 
 # A registered model is not in production until promoted: /production, /health and the rollback

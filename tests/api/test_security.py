@@ -99,6 +99,15 @@ EXPECTED_SCOPES: dict[tuple[str, str], Scope | tuple[Scope, ...]] = {
     ("POST", f"{API}/models/{{model_id}}/dependents"): Scope.ADMIN,
     ("GET", f"{API}/models/{{model_id}}/dependents"): Scope.ADMIN,
     ("DELETE", f"{API}/models/{{model_id}}/dependents/{{name}}"): Scope.ADMIN,
+    ("GET", f"{API}/models/{{model_id}}/remediation"): Scope.READ,
+    ("PATCH", f"{API}/models/{{model_id}}/remediation"): Scope.WRITE,
+    ("POST", f"{API}/models/{{model_id}}/remediation/breaker/close"): Scope.OPERATE,
+    ("POST", f"{API}/executions/{{execution_id}}/approve"): Scope.OPERATE,
+    ("POST", f"{API}/executions/{{execution_id}}/deny"): Scope.OPERATE,
+    ("POST", f"{API}/maintenance-windows"): Scope.OPERATE,
+    ("GET", f"{API}/maintenance-windows"): Scope.READ,
+    ("GET", f"{API}/maintenance-windows/{{window_id}}"): Scope.READ,
+    ("DELETE", f"{API}/maintenance-windows/{{window_id}}"): Scope.OPERATE,
 }
 
 # A minimal valid body for each route that takes one, so nothing but the token decides.
@@ -120,6 +129,13 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", f"{API}/models/{{model_id}}/dependents"): {
         "name": "walked",
         "url": "https://93.184.215.14/hook",
+    },
+    ("PATCH", f"{API}/models/{{model_id}}/remediation"): {"dry_run": False},
+    ("POST", f"{API}/maintenance-windows"): {
+        "model_id": None,
+        "starts_at": "2030-01-01T00:00:00Z",
+        "ends_at": "2030-01-01T01:00:00Z",
+        "reason": "walked",
     },
 }
 STREAM = ("GET", f"{API}/events/stream")
@@ -240,6 +256,7 @@ class Secured:
             "subscription_id": "1",
             "delivery_id": "1",
             "name": "walked",
+            "window_id": "1",
         }
 
     def guarded(self) -> list[Endpoint]:
@@ -522,6 +539,7 @@ async def test_without_allow_open_every_route_refuses_anonymous_even_with_no_tok
                         "subscription_id": "1",
                         "delivery_id": "1",
                         "name": "x",
+                        "window_id": "1",
                     }
                 ),
                 params=QUERIES.get(endpoint.key, {}),

@@ -11,6 +11,7 @@ import pytest
 
 from grace.bootstrap import build
 from tests.conftest import make_settings
+from tests.helpers import register
 
 GRACE = shutil.which("grace") or str(
     Path(__file__).resolve().parents[2] / ".venv" / "bin" / "grace"
@@ -152,3 +153,76 @@ def test_subscriptions_deliveries_and_dependents_from_the_command_line(tmp_path:
     assert "newest secret only" in finished.stdout
     assert _grace("subscriptions", "remove", "1", cwd=tmp_path, env=env).returncode == 0
     assert "93.184.215.14/hook" not in _grace("subscriptions", "list", cwd=tmp_path, env=env).stdout
+
+
+def test_maintenance_windows_approvals_and_policies_from_the_command_line(
+    tmp_path: Path,
+) -> None:
+    """maintenance add|list|remove, remediation show|set|close-breaker, playbooks
+    approve|deny: each a line a person reads, a refusal one line naming the field."""
+    env = {"GRACE_DATABASE_URL": f"sqlite:///{tmp_path / 'g.db'}"}
+    grace = build(make_settings(env["GRACE_DATABASE_URL"]))
+    try:
+        for version in ("1", "2"):
+            register(grace.registry, "fraud", version, production=True)
+        grace.registry.configure_model("fraud", auto_remediate=True)
+    finally:
+        grace.close()
+
+    added = _grace(
+        "maintenance", "add", "--model", "fraud", "--end", "+2h", "--reason", "db move",
+        "--actor", "alice", cwd=tmp_path, env=env,
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    assert "created maintenance window 1" in added.stdout
+    listed = _grace("maintenance", "list", cwd=tmp_path, env=env)
+    assert "fraud" in listed.stdout
+    assert "by alice" in listed.stdout
+    assert "db move" in listed.stdout
+    backwards = _grace(
+        "maintenance", "add", "--start", "+2h", "--end", "+1h", "--reason", "x",
+        cwd=tmp_path, env=env,
+    )  # fmt: skip
+    assert backwards.returncode == 2
+    assert backwards.stderr.startswith("grace: error: ends_at: must be after starts_at")
+    removed = _grace("maintenance", "remove", "1", cwd=tmp_path, env=env)
+    assert removed.returncode == 0, removed.stderr
+    assert "no maintenance windows" in _grace("maintenance", "list", cwd=tmp_path, env=env).stdout
+
+    made = _grace(
+        "remediation", "set", "fraud", "--require-approval", "--max-per-hour", "2",
+        cwd=tmp_path, env=env,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    assert "require approval: yes" in made.stdout
+    assert "max per hour:     2" in made.stdout
+    shown = _grace("remediation", "show", "fraud", cwd=tmp_path, env=env)
+    assert "circuit breaker:  closed" in shown.stdout
+    not_open = _grace("remediation", "close-breaker", "fraud", cwd=tmp_path, env=env)
+    assert not_open.returncode == 2
+    assert "is not open" in not_open.stderr
+
+    grace = build(make_settings(env["GRACE_DATABASE_URL"]))
+    try:
+        import asyncio  # noqa: PLC0415
+
+        from tests.helpers import DEGRADED, snapshot  # noqa: PLC0415
+
+        asyncio.run(
+            grace.registry.record_performance_snapshot(
+                snapshot("fraud", "2", at=grace.clock.now(), base=DEGRADED)
+            )
+        )
+        (waiting,) = grace.engine.list_executions("fraud")
+    finally:
+        grace.close()
+    assert waiting.status.value == "waiting_approval"
+    approved = _grace(
+        "playbooks", "approve", str(waiting.id), "--actor", "bob", cwd=tmp_path, env=env
+    )
+    assert approved.returncode == 0, approved.stderr
+    assert f"playbook run #{waiting.id} model_rollback of fraud: succeeded" in approved.stdout
+    assert "by bob" in approved.stdout
+    twice = _grace("playbooks", "deny", str(waiting.id), cwd=tmp_path, env=env)
+    assert twice.returncode == 2
+    assert "not waiting_approval" in twice.stderr

@@ -38,6 +38,7 @@ from grace.domain.delivery import (
     SubscriptionKind,
 )
 from grace.domain.events import Event, new_event_id
+from grace.domain.guardrails import MaintenanceWindow, OnWindowEnd, RemediationPolicy
 from grace.domain.records import (
     ChangeCause,
     ExecutionStatus,
@@ -452,9 +453,16 @@ class StoreSession(Protocol):
         error: str | None = None,
         owner: str | None = None,
         correlation_id: str | None = None,
+        reason: str | None = None,
+        window_id: int | None = None,
+        expires_at: datetime | None = None,
+        result: Mapping[str, Any] | None = None,
     ) -> PlaybookExecution:
         """A new run; its heartbeat starts at ``at``.  ``correlation_id`` names whatever asked
-        for it (a remediation), for ``find_execution``."""
+        for it (a remediation), for ``find_execution``; ``reason`` why it did not act (held,
+        refused, waiting for approval, a dry run), ``window_id`` the maintenance window that
+        holds it, ``expires_at`` when an approval request lapses.  A run that is neither
+        running, held nor waiting is finished at ``at``."""
 
     def find_execution(self, correlation_id: str) -> PlaybookExecution | None:
         """The newest run started with ``correlation_id``, if any."""
@@ -469,8 +477,14 @@ class StoreSession(Protocol):
         error: str | None = None,
         finished_at: datetime | None = None,
         heartbeat_at: datetime | None = None,
+        owner: str | None = None,
+        reason: str | None = None,
+        decided_by: str | None = None,
+        decided_at: datetime | None = None,
+        expected_status: ExecutionStatus | None = None,
     ) -> PlaybookExecution:
-        """Change what is given; raises ExecutionNotFound."""
+        """Change what is given; raises ExecutionNotFound, or ConcurrentChange when
+        ``expected_status`` is given and the run is no longer in it."""
 
     def running_executions(
         self, *, resource_id: str | None = None, limit: int = MAX_PAGE_SIZE
@@ -520,6 +534,77 @@ class StoreSession(Protocol):
         since: datetime,
     ) -> PlaybookExecution | None:
         """The newest execution in one of ``statuses`` started at or after ``since``."""
+
+    # -- guardrails: remediation policies, maintenance windows, counts -----------------------
+    def get_remediation_policy(self, model_id: str) -> RemediationPolicy:
+        """The model's policy (the defaults when none was set)."""
+
+    def set_remediation_policy(
+        self, model_id: str, changes: Mapping[str, Any], at: datetime
+    ) -> RemediationPolicy:
+        """Change the fields given (require_approval, dry_run, max_per_hour, runbook_url,
+        breaker_opened_at, breaker_reason); None clears a field that may be empty."""
+
+    def insert_window(
+        self,
+        model_id: str | None,
+        starts_at: datetime,
+        ends_at: datetime,
+        reason: str,
+        on_end: OnWindowEnd,
+        created_by: str | None,
+        at: datetime,
+    ) -> MaintenanceWindow: ...
+
+    def get_window(self, window_id: int) -> MaintenanceWindow:
+        """Raises WindowNotFound."""
+
+    def list_windows(
+        self,
+        *,
+        model_id: str | None = None,
+        ending_after: datetime | None = None,
+        include_removed: bool = False,
+        limit: int = 100,
+    ) -> list[MaintenanceWindow]:
+        """By start; ``model_id`` keeps that model's windows and those of every model."""
+
+    def remove_window(self, window_id: int, at: datetime) -> MaintenanceWindow:
+        """Mark removed (idempotent; its row stays for the runs it held); WindowNotFound."""
+
+    def window_covering(self, model_id: str, at: datetime) -> MaintenanceWindow | None:
+        """The window in force for the model at ``at`` (the one ending last), if any."""
+
+    def ended_windows(self, now: datetime, limit: int = 100) -> list[MaintenanceWindow]:
+        """Ended or removed windows whose end is not yet acted on, oldest end first."""
+
+    def release_window(self, window_id: int, at: datetime) -> bool:
+        """Mark the window's end acted on; False if it already was."""
+
+    def lock_remediations(self) -> None:
+        """Serialise remediation decisions (across processes) until the transaction ends."""
+
+    def count_remediations(
+        self, playbooks: Sequence[str], since: datetime, *, resource_id: str | None = None
+    ) -> int:
+        """Runs of ``playbooks`` a remediation started (they carry a correlation id) that
+        acted (running, succeeded, failed) since ``since``; of one model when given."""
+
+    def remediation_outcomes(
+        self, resource_id: str, playbooks: Sequence[str], limit: int
+    ) -> list[bool]:
+        """Whether each of the model's last ``limit`` finished remediation runs succeeded,
+        newest first."""
+
+    def executions_in(
+        self,
+        status: ExecutionStatus,
+        *,
+        window_id: int | None = None,
+        expires_before: datetime | None = None,
+        limit: int = 100,
+    ) -> list[PlaybookExecution]:
+        """Runs in ``status`` (held by one window, or expiring before a time), oldest first."""
 
 
 class Store(Protocol):

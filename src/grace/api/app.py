@@ -31,6 +31,7 @@ from grace.api.routes import (
     models,
     monitoring,
     playbooks,
+    remediation,
     service,
     tokens,
 )
@@ -126,15 +127,23 @@ class BodyGuard:
         await response(scope, receive, send)
 
 
-async def _sweep_orphans(grace: Grace) -> None:
-    """Mark playbook runs orphaned by a dead process abandoned, every so often."""
-    every = min(60.0, grace.settings.playbook_stale_seconds / 2)
+async def _housekeeping(grace: Grace) -> None:
+    """Every so often: mark playbook runs orphaned by a dead process abandoned; deny the
+    approval requests past their time to live; act on what ended maintenance windows held."""
+    every = grace.settings.guardrail_sweep_seconds
+    orphans_every = min(60.0, grace.settings.playbook_stale_seconds / 2)
+    loop = asyncio.get_running_loop()
+    orphans_due = loop.time() + orphans_every
     while True:
-        await asyncio.sleep(every)
+        await asyncio.sleep(min(every, max(0.0, orphans_due - loop.time())))
         try:
-            await grace.run(grace.engine.abandon_orphans)
+            if loop.time() >= orphans_due:
+                orphans_due = loop.time() + orphans_every
+                await grace.run(grace.engine.abandon_orphans)
+            await grace.remediation.expire_approvals()
+            await grace.windows.release_ended()
         except GraceError:
-            log.exception("could not sweep orphaned playbook runs")
+            log.exception("housekeeping failed; trying again shortly")
 
 
 def create_app(
@@ -148,7 +157,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        sweeper = asyncio.create_task(_sweep_orphans(grace))
+        sweeper = asyncio.create_task(_housekeeping(grace))
         grace.follower.start()
         if grace.settings.delivery_mode == "inline":
             grace.delivery.start()
@@ -186,7 +195,8 @@ def create_app(
         timeout=grace.settings.body_timeout_seconds,
     )
     app.add_middleware(AccessLog)  # outermost: it sees every answer, the guard's too
-    for module in (service, monitoring, models, incidents, playbooks, events, tokens, delivery):
+    routers = (service, monitoring, models, incidents, playbooks, remediation, events, tokens)
+    for module in (*routers, delivery):
         app.include_router(module.router)
 
     openapi.install(app, api)

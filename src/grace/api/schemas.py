@@ -347,6 +347,12 @@ class RemediationOut(_Out):
     error: str | None = None
     from_version: str | None = None
     to_version: str | None = None
+    reason: str | None = Field(
+        default=None,
+        description="Why it did not act (maintenance_window, breaker_open, cooldown, "
+        "rate_limit, fleet_rate_limit, dry_run, waiting_approval).",
+    )
+    message: str | None = None
 
 
 class RollbackCheckOut(_Out):
@@ -504,6 +510,18 @@ class ExecutionOut(_Out):
     error: str | None
     started_at: str
     finished_at: str | None
+    reason: str | None = Field(
+        default=None,
+        description="Why it did not act or has not yet: maintenance_window, breaker_open, "
+        "cooldown, rate_limit, fleet_rate_limit, dry_run, waiting_approval, denied, "
+        "approval_expired.",
+    )
+    window_id: int | None = None
+    expires_at: str | None = Field(
+        default=None, description="When a request for approval is denied unanswered."
+    )
+    decided_by: str | None = None
+    decided_at: str | None = None
     dependents: list[dict[str, Any]] | None = Field(
         default=None,
         description="model_rollback: whom step 3 queued the rollback to, with each "

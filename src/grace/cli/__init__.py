@@ -11,6 +11,7 @@ import logging
 import click
 
 from grace.cli.delivery import deliver, deliveries, dependents, subscriptions
+from grace.cli.remediation import maintenance, playbooks, remediation
 from grace.cli.service import db, demo, serve
 from grace.cli.tokens import tokens
 
@@ -24,5 +25,17 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 
-for _command in (demo, serve, tokens, subscriptions, deliveries, dependents, deliver, db):
+for _command in (
+    demo,
+    serve,
+    tokens,
+    subscriptions,
+    deliveries,
+    dependents,
+    deliver,
+    maintenance,
+    playbooks,
+    remediation,
+    db,
+):
     main.add_command(_command)

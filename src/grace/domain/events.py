@@ -41,6 +41,18 @@ class EventType:
     PLAYBOOK_FINISHED = "playbook.finished"
     PLAYBOOK_REFUSED = "playbook.refused"
     PLAYBOOK_ABANDONED = "playbook.abandoned"
+    # What the remediation pipeline's guardrails decided (grace.domain.guardrails).
+    REMEDIATION_HELD = "remediation.held"
+    REMEDIATION_REFUSED = "remediation.refused"
+    REMEDIATION_DRY_RUN = "remediation.dry_run"
+    APPROVAL_REQUESTED = "remediation.approval_requested"
+    REMEDIATION_APPROVED = "remediation.approved"
+    BREAKER_OPENED = "remediation.breaker_opened"
+    BREAKER_CLOSED = "remediation.breaker_closed"
+    OPS_PAGED = "ops.paged"
+    WINDOW_CREATED = "maintenance.window_created"
+    WINDOW_REMOVED = "maintenance.window_removed"
+    WINDOW_ENDED = "maintenance.window_ended"
 
 
 def new_event_id() -> str:

@@ -297,6 +297,13 @@ class ExecutionStatus(StrEnum):
     REFUSED = "refused"
     #: Left running by a process that died; it never finished and counts for nothing.
     ABANDONED = "abandoned"
+    #: Held back by a maintenance window (acted on, or paged, when the window ends).
+    HELD = "held"
+    #: Waiting for a human's approval; DENIED when denied or unanswered in time.
+    WAITING_APPROVAL = "waiting_approval"
+    DENIED = "denied"
+    #: A dry run: what the pipeline would have done is in ``result``; nothing was done.
+    DRY_RUN = "dry_run"
 
 
 class StepStatus(StrEnum):
@@ -342,6 +349,12 @@ class PlaybookExecution:
     error: str | None
     started_at: datetime
     finished_at: datetime | None
+    #: Why it did not act, or has not yet (grace.domain.guardrails.Reason's value).
+    reason: str | None = None
+    window_id: int | None = None
+    expires_at: datetime | None = None
+    decided_by: str | None = None
+    decided_at: datetime | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -356,4 +369,9 @@ class PlaybookExecution:
             "error": self.error,
             "started_at": isoformat(self.started_at),
             "finished_at": isoformat(self.finished_at),
+            "reason": self.reason,
+            "window_id": self.window_id,
+            "expires_at": isoformat(self.expires_at),
+            "decided_by": self.decided_by,
+            "decided_at": isoformat(self.decided_at),
         }

@@ -19,6 +19,7 @@ __all__ = [
     "REMEDIATION_ID",
     "RESOURCE_TYPE",
     "IncidentDraft",
+    "breaker_incident",
     "correlation_of",
     "degradation_dedup_key",
     "degradation_incident",
@@ -116,10 +117,30 @@ def degradation_incident(
 def remediation_summary(execution: Mapping[str, Any]) -> dict[str, Any]:
     """What a remediation's check result says of its playbook run (an execution's dict)."""
     result = execution.get("result") or {}
-    return {
+    summary = {
         "execution_id": execution["id"],
         "status": execution["status"],
         "error": execution.get("error"),
         "from_version": result.get("from_version"),
         "to_version": result.get("to_version"),
     }
+    if execution.get("reason"):
+        summary["reason"] = execution["reason"]
+    return summary
+
+
+def breaker_incident(source: str, model_id: str, reason: str) -> IncidentDraft:
+    """The HIGH incident that asks a human to look when the circuit breaker switches
+    automatic remediation off for ``model_id``."""
+    return IncidentDraft(
+        source=source,
+        resource_id=model_id,
+        severity=Severity.HIGH,
+        title=f"Automatic remediation switched off for {model_id}",
+        description=(
+            f"The circuit breaker opened: {reason}. Automatic remediation of {model_id} stays "
+            "off until a human turns it back on (POST /api/model-registry/models/"
+            f"{model_id}/remediation/breaker/close, or grace remediation close-breaker)."
+        ),
+        context={"dedup_key": f"{source}:{RESOURCE_TYPE}:{model_id}:breaker", "reason": reason},
+    )

@@ -31,10 +31,10 @@ from typing import Any
 from grace.adapters.store import Store, StoreSession
 from grace.clock import Clock
 from grace.domain.events import Event, EventType
+from grace.domain.guardrails import cooldown_message
 from grace.domain.orphans import RunOwner, orphan_reason
 from grace.domain.records import ExecutionStatus, PlaybookExecution, StepRecord, StepStatus
 from grace.domain.remediation import correlation_of
-from grace.domain.timeutil import isoformat
 from grace.domain.validation import check_filter, check_identifier, check_mapping
 from grace.errors import GraceError, IncidentNotFound, InvalidInput, PlaybookNotFound
 from grace.services.follower import EventFollower
@@ -140,8 +140,15 @@ class SelfHealingEngine:
                 ctx, "remediation_refused", execution.error or "refused", execution
             )
             return execution
+        return await self.run_admitted(execution)
 
-        run = PlaybookRun(execution.id, playbook.name, resource_id, ctx)
+    async def run_admitted(self, execution: PlaybookExecution) -> PlaybookExecution:
+        """Run the steps of ``execution``, a run already recorded as running by this engine
+        (by :meth:`execute_playbook`, or by the remediation pipeline once its guardrails
+        let it act); returns it finished."""
+        playbook = self.get_playbook(execution.playbook)
+        ctx = execution.context
+        run = PlaybookRun(execution.id, playbook.name, execution.resource_id, ctx)
         records: list[StepRecord] = []
         failure: str | None = None
         for step in playbook.steps:
@@ -168,6 +175,15 @@ class SelfHealingEngine:
         )
         return execution
 
+    def started_event(self, execution: PlaybookExecution) -> Event:
+        """The ``playbook.started`` event of a run recorded as running."""
+        return self._event(EventType.PLAYBOOK_STARTED, execution, {})
+
+    def abandon_orphans_of(self, s: StoreSession, resource_id: str) -> list[Event]:
+        """Inside ``s``: mark the resource's orphaned runs abandoned (they must not hold the
+        next remediation back); their events."""
+        return self._abandon_in(s, resource_id)
+
     # -- phases -------------------------------------------------------------------
     def _start(
         self, playbook: Playbook, resource_id: str, ctx: Mapping[str, Any]
@@ -186,11 +202,7 @@ class SelfHealingEngine:
                     now - self.cooldown,
                 )
                 if last is not None:
-                    until = last.started_at + self.cooldown
-                    reason = (
-                        f"cooldown: run {last.id} of {playbook.name} for {resource_id} started at "
-                        f"{isoformat(last.started_at)}; another is allowed after {isoformat(until)}"
-                    )
+                    reason = cooldown_message(last.id, last.started_at, self.cooldown)
                     refused = s.insert_execution(
                         playbook.name,
                         playbook.resource_type,

@@ -203,8 +203,13 @@ class OperationsSession(SessionBase):
         error: str | None = None,
         owner: str | None = None,
         correlation_id: str | None = None,
+        reason: str | None = None,
+        window_id: int | None = None,
+        expires_at: datetime | None = None,
+        result: Mapping[str, Any] | None = None,
     ) -> PlaybookExecution:
-        finished = None if status is ExecutionStatus.RUNNING else at
+        open_ = status in (ExecutionStatus.RUNNING, ExecutionStatus.WAITING_APPROVAL)
+        finished = None if open_ or status is ExecutionStatus.HELD else at
         pk = new_id(
             self._conn.execute(
                 insert(playbook_executions).values(
@@ -214,13 +219,16 @@ class OperationsSession(SessionBase):
                     status=status.value,
                     context=dict(context),
                     steps=[],
-                    result={},
+                    result=dict(result or {}),
                     error=error,
                     started_at=at,
                     finished_at=finished,
                     owner=owner,
                     heartbeat_at=at,
                     correlation_id=correlation_id,
+                    reason_code=reason,
+                    window_id=window_id,
+                    expires_at=expires_at,
                 )
             )
         )
@@ -243,8 +251,23 @@ class OperationsSession(SessionBase):
         error: str | None = None,
         finished_at: datetime | None = None,
         heartbeat_at: datetime | None = None,
+        owner: str | None = None,
+        reason: str | None = None,
+        decided_by: str | None = None,
+        decided_at: datetime | None = None,
+        expected_status: ExecutionStatus | None = None,
     ) -> PlaybookExecution:
+        """``expected_status``: change it only if it is still in that status, else raise
+        ConcurrentChange (a decision made twice at once)."""
         values: dict[str, Any] = {}
+        for name, value in (
+            ("owner", owner),
+            ("reason_code", reason),
+            ("decided_by", decided_by),
+            ("decided_at", decided_at),
+        ):
+            if value is not None:
+                values[name] = value
         if heartbeat_at is not None:
             values["heartbeat_at"] = heartbeat_at
         if status is not None:
@@ -258,13 +281,17 @@ class OperationsSession(SessionBase):
         if finished_at is not None:
             values["finished_at"] = finished_at
         if values:
-            outcome = self._conn.execute(
-                update(playbook_executions)
-                .where(playbook_executions.c.id == execution_id)
-                .values(**values)
-            )
+            p = playbook_executions
+            query = update(p).where(p.c.id == execution_id)
+            if expected_status is not None:
+                query = query.where(p.c.status == expected_status.value)
+            outcome = self._conn.execute(query.values(**values))
             if outcome.rowcount == 0:
-                raise ExecutionNotFound(execution_id)
+                current = self.get_execution(execution_id)  # ExecutionNotFound if none
+                raise ConcurrentChange(
+                    f"playbook run {execution_id} is {current.status.value}, "
+                    f"not {expected_status.value if expected_status else 'changed'}"
+                )
         return self.get_execution(execution_id)
 
     def get_execution(self, execution_id: int) -> PlaybookExecution:

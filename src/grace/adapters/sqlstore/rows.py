@@ -271,6 +271,11 @@ def row_execution(row: AnyRow) -> PlaybookExecution:
         error=r["error"],
         started_at=r["started_at"],
         finished_at=r["finished_at"],
+        reason=r["reason_code"],
+        window_id=r["window_id"],
+        expires_at=r["expires_at"],
+        decided_by=r["decided_by"],
+        decided_at=r["decided_at"],
     )
 
 

@@ -29,10 +29,12 @@ __all__ = [
     "events",
     "incident_timeline",
     "incidents",
+    "maintenance_windows",
     "metadata",
     "model_versions",
     "models",
     "playbook_executions",
+    "remediation_policies",
     "snapshots",
     "stage_changes",
     "subscriptions",
@@ -243,9 +245,51 @@ playbook_executions = Table(
     # The remediation that asked for the run (its context's remediation_id), if any: how the
     # pipeline finds the run a self-healing callback started for it.
     Column("correlation_id", String(64), nullable=True),
+    # Why a remediation's run did not act, or has not yet (grace.domain.guardrails.Reason);
+    # the maintenance window that holds it; when an approval request expires; who decided
+    # it and when.
+    Column("reason_code", String(40), nullable=True),
+    Column("window_id", BigInteger(), nullable=True),
+    Column("expires_at", UTCDateTime(), nullable=True),
+    Column("decided_by", String(200), nullable=True),
+    Column("decided_at", UTCDateTime(), nullable=True),
     Index("ix_playbook_executions_resource_id_id", "resource_id", "id"),
     Index("ix_playbook_executions_status", "status"),
     Index("ix_playbook_executions_correlation_id", "correlation_id"),
+    Index("ix_playbook_executions_started_at", "started_at"),
+)
+
+# A model's remediation policy (grace.domain.guardrails.RemediationPolicy); a model without
+# a row has the defaults.
+remediation_policies = Table(
+    "remediation_policies",
+    metadata,
+    Column("model_id", String(200), primary_key=True),
+    Column("require_approval", Boolean(), nullable=False, server_default=false()),
+    Column("dry_run", Boolean(), nullable=False, server_default=false()),
+    Column("max_per_hour", Integer(), nullable=True),
+    Column("runbook_url", Text(), nullable=True),
+    Column("breaker_opened_at", UTCDateTime(), nullable=True),
+    Column("breaker_reason", Text(), nullable=True),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+# Maintenance windows: inside one, remediation and paging are held back.  A removed window
+# keeps its row (held runs name it); ``released_at`` is when its end was acted on.
+maintenance_windows = Table(
+    "maintenance_windows",
+    metadata,
+    Column("id", _BigId, primary_key=True, autoincrement=True),
+    Column("model_id", String(200), nullable=True),
+    Column("starts_at", UTCDateTime(), nullable=False),
+    Column("ends_at", UTCDateTime(), nullable=False),
+    Column("reason", Text(), nullable=False),
+    Column("on_end", String(10), nullable=False),
+    Column("created_by", String(200), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("removed_at", UTCDateTime(), nullable=True),
+    Column("released_at", UTCDateTime(), nullable=True),
+    Index("ix_maintenance_windows_ends_at", "ends_at"),
 )
 
 # The tags of each version, one row a tag, so that listing by tag is an index lookup; the

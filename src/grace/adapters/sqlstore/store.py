@@ -24,6 +24,7 @@ from sqlalchemy.exc import DBAPIError
 from grace.adapters.sqlstore.catalog import CatalogSession
 from grace.adapters.sqlstore.delivery import DeliverySession
 from grace.adapters.sqlstore.engine import NO_WAIT_OPTION, WRITE_OPTION, storage_error
+from grace.adapters.sqlstore.guardrails import GuardrailSession
 from grace.adapters.sqlstore.hotpath import (
     Checkpointer,
     ReadPath,
@@ -138,7 +139,13 @@ class SqlStore:
 
 
 class SqlSession(
-    CatalogSession, MonitoringSession, OperationsSession, TokenSession, DeliverySession
+    CatalogSession,
+    MonitoringSession,
+    OperationsSession,
+    GuardrailSession,
+    TokenSession,
+    DeliverySession,
 ):
     """One transaction; see :class:`grace.adapters.store.StoreSession` for the contract.
-    Its parts live in modules of their own (catalog, monitoring, operations, tokens, delivery)."""
+    Its parts live in modules of their own (catalog, monitoring, operations, guardrails,
+    tokens, delivery)."""

@@ -1,0 +1,94 @@
+"""The guardrails over HTTP: a model's remediation policy and circuit breaker, maintenance
+windows, and approving or denying a remediation that waits for a human."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fastapi import APIRouter
+
+from grace.api.deps import GraceDep, ModelId, Operator, Reader, RecordId, Run, Writer
+from grace.api.responses import JSONReply, reply
+from grace.api.schemas import ExecutionOut
+from grace.api.schemas_remediation import PolicyIn, PolicyOut, WindowIn, WindowOut
+from grace.api.shapes import Identifier
+
+router = APIRouter(prefix="/api/model-registry", tags=["guardrails"])
+
+
+def _utc(value: datetime) -> datetime:
+    """Over HTTP a time without an offset is UTC, not the server's zone."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+@router.get("/models/{model_id}/remediation", response_model=PolicyOut)
+async def get_policy(model_id: ModelId, grace: GraceDep, _: Reader, run: Run) -> JSONReply:
+    """The model's remediation policy and the state of its circuit breaker."""
+    return reply((await run.small(grace.policies.get, model_id)).to_dict())
+
+
+@router.patch("/models/{model_id}/remediation", response_model=PolicyOut)
+async def set_policy(
+    model_id: ModelId, body: PolicyIn, grace: GraceDep, caller: Writer
+) -> JSONReply:
+    """Approvals, dry runs, the model's own rate limit and its runbook."""
+    changes = body.model_dump(exclude_unset=True)
+    policy = await grace.policies.update(model_id, changes, actor=caller.name)
+    return reply(policy.to_dict())
+
+
+@router.post("/models/{model_id}/remediation/breaker/close", response_model=PolicyOut)
+async def close_breaker(model_id: ModelId, grace: GraceDep, caller: Operator) -> JSONReply:
+    """Turn automatic remediation back on after the circuit breaker switched it off."""
+    return reply((await grace.policies.close_breaker(model_id, actor=caller.name)).to_dict())
+
+
+@router.post("/executions/{execution_id}/approve", response_model=ExecutionOut)
+async def approve(execution_id: RecordId, grace: GraceDep, caller: Operator) -> JSONReply:
+    """Approve a remediation waiting for approval: it runs now; the answer is the run."""
+    return reply((await grace.remediation.approve(execution_id, caller.name)).to_dict())
+
+
+@router.post("/executions/{execution_id}/deny", response_model=ExecutionOut)
+async def deny(execution_id: RecordId, grace: GraceDep, caller: Operator) -> JSONReply:
+    """Deny a remediation waiting for approval: it ends, and the model is left as it is."""
+    return reply((await grace.remediation.deny(execution_id, caller.name)).to_dict())
+
+
+@router.post("/maintenance-windows", response_model=WindowOut, status_code=201)
+async def create_window(body: WindowIn, grace: GraceDep, caller: Operator) -> JSONReply:
+    """Hold automatic remediation back for one model, or every model, for a while."""
+    window = await grace.windows.create(
+        body.model_id,
+        _utc(body.starts_at),
+        _utc(body.ends_at),
+        body.reason,
+        on_end=body.on_end,
+        created_by=caller.name,
+    )
+    return reply(window.to_dict(), status_code=201)
+
+
+@router.get("/maintenance-windows", response_model=list[WindowOut])
+async def list_windows(
+    grace: GraceDep,
+    _: Reader,
+    run: Run,
+    model_id: Identifier | None = None,
+    include_past: bool = False,
+) -> JSONReply:
+    """Windows not yet over, by start (``include_past``: all, removed ones too); with
+    ``model_id``, that model's and those of every model."""
+    windows = await run.small(grace.windows.list_windows, model_id, include_past=include_past)
+    return reply([w.to_dict() for w in windows])
+
+
+@router.get("/maintenance-windows/{window_id}", response_model=WindowOut)
+async def get_window(window_id: RecordId, grace: GraceDep, _: Reader, run: Run) -> JSONReply:
+    return reply((await run.small(grace.windows.get, window_id)).to_dict())
+
+
+@router.delete("/maintenance-windows/{window_id}", response_model=WindowOut)
+async def remove_window(window_id: RecordId, grace: GraceDep, _: Operator) -> JSONReply:
+    """End a window now: what it held is acted on."""
+    return reply((await grace.windows.remove(window_id)).to_dict())

@@ -1,0 +1,77 @@
+"""Request and response shapes of the guardrails: remediation policies, maintenance
+windows, approvals."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from grace.api.schemas import KeptBool, WholeNumber, _In, _Out
+from grace.api.shapes import Documented, Identifier
+
+RunbookUrl = Annotated[str, Field(min_length=1, max_length=2000, pattern=r"^https?://[!-~]+$")]
+MaxPerHour = Annotated[WholeNumber, Documented(minimum=0, maximum=1000)]
+
+
+class PolicyIn(_In):
+    """Fields left out stay as they are; ``null`` clears max_per_hour and runbook_url."""
+
+    require_approval: KeptBool = Field(
+        default=None, description="Automatic remediation waits for a human's approval."
+    )
+    dry_run: KeptBool = Field(
+        default=None, description="Record what remediation would do; do nothing else."
+    )
+    max_per_hour: MaxPerHour | None = Field(
+        default=None,
+        description="At most this many automatic remediations of the model in any hour "
+        "(never more than GRACE_REMEDIATION_MAX_PER_MODEL_PER_HOUR).",
+    )
+    runbook_url: RunbookUrl | None = Field(
+        default=None, description="The model's runbook, linked from its incidents and alerts."
+    )
+
+
+class BreakerOut(_Out):
+    open: bool
+    opened_at: str | None
+    reason: str | None
+
+
+class PolicyOut(_Out):
+    model_id: str
+    require_approval: bool
+    dry_run: bool
+    max_per_hour: int | None
+    runbook_url: str | None
+    breaker: BreakerOut
+
+
+class WindowIn(_In):
+    """Inside the window, snapshots, triggers, events and incidents are recorded as usual;
+    automatic remediation is held back.  Times without an offset are UTC."""
+
+    model_id: Identifier | None = Field(description="The model, or null for every model.")
+    starts_at: datetime
+    ends_at: datetime = Field(description="After starts_at and in the future; 31 days at most.")
+    reason: str = Field(min_length=1, max_length=1000, description="Why; not blank.")
+    on_end: Literal["act", "page"] = Field(
+        default="act",
+        description="When the window ends on a model still failing: page and remediate "
+        "(act), or only page.",
+    )
+
+
+class WindowOut(_Out):
+    id: int
+    model_id: str | None
+    starts_at: str
+    ends_at: str
+    reason: str
+    created_by: str | None
+    created_at: str
+    on_end: str
+    removed_at: str | None
+    released_at: str | None

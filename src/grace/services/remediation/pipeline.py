@@ -1,0 +1,425 @@
+"""The remediation pipeline: what happens once a model version's rollback triggers fire.
+
+Every trigger source (a snapshot, a batch of them, the rollback check, the end of a
+maintenance window) calls :meth:`Remediation.act`, which runs these named stages in
+order::
+
+    record_fired   the ``model.triggers_fired`` event
+    open_incident  the incident (the guide's incident callback, or the incident registry)
+    admit          the guardrails (maintenance window, circuit breaker, cooldown, rate
+                   limits, dry run, approval) decide and record the run; only when
+                   remediating (grace.services.remediation.admission)
+    run_playbook   ``model_rollback`` (the self-healing callback, or the engine); only
+                   when admitted
+    check_breaker  after a failed run: K failures in a row switch automatic remediation
+                   off for the model and open a HIGH incident for a human
+    notify_ops     the ``ops.notified`` event and a line on the incident's timeline
+
+A run that waits for approval resumes at ``run_playbook`` when a human approves it
+(:meth:`Remediation.approve`); :meth:`Remediation.deny` and the expiry of the request
+(:meth:`Remediation.expire_approvals`) end it.
+
+The decisions (severity, dedup key, the incident's text, the guardrails) are the pure
+domain's (:mod:`grace.domain.remediation`, :mod:`grace.domain.guardrails`); this module
+carries them out, whatever fired the triggers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from grace.adapters.store import Store
+from grace.clock import Clock
+from grace.domain.events import REGISTRY_SOURCE, Event, EventType, new_event_id
+from grace.domain.guardrails import GuardrailLimits, Reason, RemediationPolicy, breaker_trips
+from grace.domain.records import ExecutionStatus, ModelEntry, PlaybookExecution
+from grace.domain.remediation import (
+    REMEDIATION_ID,
+    RESOURCE_TYPE,
+    IncidentDraft,
+    breaker_incident,
+    degradation_incident,
+    remediation_severity,
+    remediation_summary,
+)
+from grace.domain.severity import Severity
+from grace.domain.triggers import TriggerEvaluation
+from grace.domain.validation import check_identifier
+from grace.errors import GraceError
+from grace.services.callbacks import Callback, UserCallbacks
+from grace.services.clarity import EventLog
+from grace.services.deployments import Deployments
+from grace.services.follower import EventFollower
+from grace.services.incident_registry import IncidentRegistry
+from grace.services.playbooks import MODEL_ROLLBACK
+from grace.services.remediation.admission import Admission, admit, note, run_event
+from grace.services.runner import Runner
+from grace.services.self_healing import SelfHealingEngine
+
+__all__ = ["Action", "Remediation"]
+
+log = logging.getLogger("grace.remediation")
+
+SOURCE = REGISTRY_SOURCE
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """What the pipeline did: the incident it opened (or found open) and, when remediating,
+    the summary of the playbook run."""
+
+    incident_id: int | None
+    remediation: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Case:
+    """One remediation's facts, passed from stage to stage."""
+
+    entry: ModelEntry
+    evaluation: TriggerEvaluation
+    window_minutes: int
+    remediate: bool
+    severity: Severity
+
+
+class Remediation:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        events: EventLog,
+        clock: Clock,
+        run: Runner,
+        incidents: IncidentRegistry,
+        engine: SelfHealingEngine,
+        callbacks: UserCallbacks,
+        follower: EventFollower,
+        deployments: Deployments,
+        limits: GuardrailLimits | None = None,
+    ) -> None:
+        self.limits = limits or GuardrailLimits()
+        self._deployments = deployments
+        self._store = store
+        self._events = events
+        self._clock = clock
+        self._run = run
+        self._incidents = incidents
+        self._engine = engine
+        self._callbacks = callbacks
+        self._follower = follower
+
+    async def act(
+        self,
+        entry: ModelEntry,
+        evaluation: TriggerEvaluation,
+        window_minutes: int,
+        remediate: bool,
+    ) -> Action:
+        """Fired triggers of ``entry``: the incident, then (if remediating) the playbook and
+        the ops notice."""
+        case = _Case(
+            entry,
+            evaluation,
+            window_minutes,
+            remediate,
+            remediation_severity(evaluation.severity, remediate),
+        )
+        await self.record_fired(case)
+        incident_id = await self.open_incident(case)
+        if not remediate:
+            return Action(incident_id, None)
+        remediation = await self.remediate(self._context(case, incident_id))
+        await self.notify_ops(case.entry.model_id, self._context(case, incident_id), remediation)
+        return Action(incident_id, remediation)
+
+    def _context(self, case: _Case, incident_id: int | None) -> dict[str, Any]:
+        return {
+            "model_id": case.entry.model_id,
+            "current_version": case.entry.version,
+            "current_status": case.entry.status.value,
+            "reasons": case.evaluation.reasons,
+            "severity": case.severity.value,
+            "window_minutes": case.window_minutes,
+            "incident_id": incident_id,
+        }
+
+    async def remediate(self, context: dict[str, Any]) -> dict[str, Any]:
+        """The guardrails, then (if they admit it) the playbook and the breaker."""
+        context = {**context, REMEDIATION_ID: new_event_id()}
+        remediation: dict[str, Any] = {"playbook": MODEL_ROLLBACK}
+        admission = await self.admit(context)
+        if not admission.decision.acts:
+            if admission.run is not None:
+                remediation |= remediation_summary(admission.run.to_dict())
+            return remediation | {"message": admission.decision.message}
+        remediation |= await self.run_playbook(context, admission.run)
+        await self.check_breaker(str(context["model_id"]), remediation)
+        return remediation
+
+    async def _call(self, kind: str, model_id: str, callback: Callback, **kwargs: Any) -> bool:
+        """A user's callback, guarded; whether it succeeded (its failure is announced)."""
+        called = await self._callbacks.call(kind, model_id, callback, **kwargs)
+        if called.failure is not None:
+            await self._follower.announce([called.failure])
+        return called.ok
+
+    # -- the stages ----------------------------------------------------------------
+    async def record_fired(self, case: _Case) -> None:
+        fired = Event.of(
+            EventType.TRIGGERS_FIRED,
+            SOURCE,
+            case.entry.model_id,
+            {
+                "version": case.entry.version,
+                "severity": case.severity.value,
+                "reasons": case.evaluation.reasons,
+                "window_minutes": case.window_minutes,
+                "auto_remediate": case.remediate,
+            },
+            self._clock.now(),
+        )
+        await self._follower.announce([await self._run(self._events.append, fired)])
+
+    async def open_incident(self, case: _Case) -> int | None:
+        """The incident's id (a new one, or the one already open for this version)."""
+        draft: IncidentDraft = degradation_incident(
+            SOURCE, case.entry, case.evaluation, case.severity, case.window_minutes
+        )
+        callback = self._callbacks.incident
+        if callback is not None:
+            await self._call("incident", case.entry.model_id, callback, **draft.as_kwargs())
+        else:
+            try:
+                await self._incidents.create_incident(**draft.as_kwargs())
+            except GraceError:
+                log.exception("could not open the incident for %s", case.entry.model_id)
+        incident = await self._run(self._incidents.find_open, draft.dedup_key)
+        return incident.id if incident else None
+
+    async def admit(self, context: dict[str, Any]) -> Admission:
+        """The guardrails' decision, recorded (grace.services.remediation.admission)."""
+        plan = None
+        policy = await self._run(self._policy, str(context["model_id"]))
+        if policy.dry_run:
+            plan = await self._run(self._plan, str(context["model_id"]))
+
+        def write() -> Admission:
+            with self._store.write() as s:
+                return admit(
+                    s,
+                    engine=self._engine,
+                    playbook=MODEL_ROLLBACK,
+                    context=context,
+                    limits=self.limits,
+                    now=self._clock.now(),
+                    record_acting=self._callbacks.self_healing is None,
+                    plan=plan,
+                )
+
+        admission = await self._run(write)
+        await self._follower.announce(admission.events)
+        return admission
+
+    def _policy(self, model_id: str) -> RemediationPolicy:
+        with self._store.read() as s:
+            return s.get_remediation_policy(model_id)
+
+    def _plan(self, model_id: str) -> dict[str, Any]:
+        """What ``model_rollback`` would do now (a dry run's record, a drill's answer)."""
+        try:
+            current, target = self._deployments.find_previous_stable(model_id)
+        except GraceError as exc:
+            return {"would_roll_back": False, "error": exc.detail}
+        return {
+            "would_roll_back": True,
+            "from_version": current.version,
+            "to_version": target.version,
+        }
+
+    async def run_playbook(
+        self, context: dict[str, Any], admitted: PlaybookExecution | None
+    ) -> dict[str, Any]:
+        """The admitted run's steps (the engine), or the guide's self-healing callback."""
+        model_id = str(context["model_id"])
+        callback = self._callbacks.self_healing
+        if callback is not None:
+            ok = await self._call(
+                "self_healing",
+                model_id,
+                callback,
+                resource_type=RESOURCE_TYPE,
+                resource_id=model_id,
+                playbook=MODEL_ROLLBACK,
+                context=context,
+            )
+            # The run the callback started for this remediation, if it started one.
+            started = await self._run(self._engine.find_execution, context[REMEDIATION_ID])
+            summary: dict[str, Any] = {"callback_succeeded": ok}
+            if started is not None:
+                summary |= remediation_summary(started.to_dict())
+            return summary
+        if admitted is None:  # pragma: no cover - admission records a run without a callback
+            return {"status": "failed", "error": "no run was recorded"}
+        return await self._run_admitted(admitted)
+
+    async def _run_admitted(self, admitted: PlaybookExecution) -> dict[str, Any]:
+        try:
+            execution = await self._engine.run_admitted(admitted)
+        except GraceError as exc:
+            log.exception("self-healing could not run for %s", admitted.resource_id)
+            return {"execution_id": admitted.id, "status": "failed", "error": exc.detail}
+        return remediation_summary(execution.to_dict())
+
+    async def check_breaker(self, model_id: str, remediation: Mapping[str, Any]) -> None:
+        """After a failed run: K failed runs in a row open the model's circuit breaker."""
+        if remediation.get("status") != ExecutionStatus.FAILED.value:
+            return
+        after = self.limits.breaker_after
+
+        def write() -> tuple[str, Event] | None:
+            with self._store.write() as s:
+                now = self._clock.now()
+                policy = s.get_remediation_policy(model_id)
+                outcomes = s.remediation_outcomes(model_id, [MODEL_ROLLBACK], after)
+                if policy.breaker_open or not breaker_trips(outcomes, after):
+                    return None
+                reason = (
+                    f"{after} automatic remediations in a row failed (the last, run "
+                    f"{remediation.get('execution_id')}: {remediation.get('error') or 'failed'})"
+                )
+                s.set_remediation_policy(
+                    model_id, {"breaker_opened_at": now, "breaker_reason": reason}, now
+                )
+                event = Event.of(
+                    EventType.BREAKER_OPENED, SOURCE, model_id, {"reason": reason}, now
+                )
+                return reason, s.append_event(event)
+
+        opened = await self._run(write)
+        if opened is None:
+            return
+        reason, event = opened
+        await self._follower.announce([event])
+        draft = breaker_incident(SOURCE, model_id, reason)
+        try:
+            await self._incidents.create_incident(**draft.as_kwargs())
+        except GraceError:
+            log.exception("could not open the breaker incident for %s", model_id)
+
+    # -- approvals ---------------------------------------------------------------------
+    async def approve(self, execution_id: int, actor: str) -> PlaybookExecution:
+        """A human approves a waiting run: it runs now, then the breaker and the ops notice;
+        returns the finished run.  Conflict if it is not waiting."""
+        check_identifier("actor", actor, 200)
+
+        def write() -> tuple[PlaybookExecution, list[Event]]:
+            with self._store.write() as s:
+                now = self._clock.now()
+                run = s.update_execution(
+                    execution_id,
+                    status=ExecutionStatus.RUNNING,
+                    owner=str(self._engine.owner),
+                    heartbeat_at=now,
+                    decided_by=actor,
+                    decided_at=now,
+                    expected_status=ExecutionStatus.WAITING_APPROVAL,
+                )
+                approved = run_event(EventType.REMEDIATION_APPROVED, run, now, decided_by=actor)
+                events = [s.append_event(approved), s.append_event(self._engine.started_event(run))]
+                note(s, run, "remediation_approved", f"approved by {actor}", now, actor)
+                return run, events
+
+        run, events = await self._run(write)
+        await self._follower.announce(events)
+        context = dict(run.context)
+        # The approved run itself acts (never the guide's callback: a human approved this).
+        remediation = {"playbook": run.playbook} | await self._run_admitted(run)
+        await self.check_breaker(run.resource_id, remediation)
+        await self.notify_ops(run.resource_id, context, remediation)
+        return await self._run(self._engine.get_execution, run.id)
+
+    async def deny(
+        self, execution_id: int, actor: str, *, reason: Reason = Reason.DENIED
+    ) -> PlaybookExecution:
+        """A human denies a waiting run (or its request expired): it ends, refused.
+        Conflict if it is not waiting."""
+        check_identifier("actor", actor, 200)
+
+        def write() -> tuple[PlaybookExecution, list[Event]]:
+            with self._store.write() as s:
+                now = self._clock.now()
+                message = (
+                    f"denied by {actor}"
+                    if reason is Reason.DENIED
+                    else "denied: the approval request expired unanswered"
+                )
+                run = s.update_execution(
+                    execution_id,
+                    status=ExecutionStatus.DENIED,
+                    reason=reason.value,
+                    error=message,
+                    decided_by=actor,
+                    decided_at=now,
+                    finished_at=now,
+                    expected_status=ExecutionStatus.WAITING_APPROVAL,
+                )
+                refused = run_event(
+                    EventType.REMEDIATION_REFUSED, run, now, message=message, decided_by=actor
+                )
+                event = s.append_event(refused)
+                note(s, run, f"remediation_{reason.value}", message, now, actor)
+                return run, [event]
+
+        run, events = await self._run(write)
+        await self._follower.announce(events)
+        return run
+
+    async def expire_approvals(self) -> list[PlaybookExecution]:
+        """Deny every approval request past its time to live (the server calls this)."""
+
+        def due() -> list[PlaybookExecution]:
+            with self._store.read() as s:
+                return s.executions_in(
+                    ExecutionStatus.WAITING_APPROVAL, expires_before=self._clock.now()
+                )
+
+        expired: list[PlaybookExecution] = []
+        for run in await self._run(due):
+            try:
+                expired.append(await self.deny(run.id, SOURCE, reason=Reason.APPROVAL_EXPIRED))
+            except GraceError:  # decided meanwhile
+                continue
+        return expired
+
+    async def notify_ops(
+        self, model_id: str, context: Mapping[str, Any], remediation: Mapping[str, Any]
+    ) -> None:
+        """Step 5: tell the ops team (alerting integrations read the event this writes)."""
+        incident_id = context.get("incident_id")
+        data = {
+            "version": context.get("current_version"),
+            "severity": context.get("severity"),
+            "reasons": context.get("reasons"),
+            "incident_id": incident_id,
+            "remediation": dict(remediation),
+        }
+
+        def write() -> Event:
+            with self._store.write() as s:
+                now = self._clock.now()
+                if isinstance(incident_id, int):
+                    s.append_timeline(
+                        incident_id,
+                        now,
+                        "ops_notified",
+                        f"ops team notified: remediation {remediation.get('status', 'unknown')}",
+                        actor=SOURCE,
+                        data={"remediation": dict(remediation)},
+                    )
+                return s.append_event(Event.of(EventType.OPS_NOTIFIED, SOURCE, model_id, data, now))
+
+        await self._follower.announce([await self._run(write)])
