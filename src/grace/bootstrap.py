@@ -30,6 +30,7 @@ from grace.services.incident_registry import IncidentRegistry
 from grace.services.model_registry import ModelRegistry
 from grace.services.playbooks import model_rollback_playbook
 from grace.services.remediation import Remediation
+from grace.services.remediation.approvals import Approvals
 from grace.services.remediation.policies import RemediationPolicies
 from grace.services.remediation.windows import MaintenanceWindows
 from grace.services.runner import Runner
@@ -63,8 +64,10 @@ class Grace:
     delivery: DeliveryWorker
     #: The one way async code runs blocking database work (grace.services.runner).
     run: Runner
-    #: The remediation pipeline (grace.services.remediation): approvals decided here.
+    #: The remediation pipeline (grace.services.remediation).
     remediation: Remediation
+    #: Approving or denying a remediation that waits for a human.
+    approvals: Approvals
     #: Maintenance windows, and what they held once they end.
     windows: MaintenanceWindows
     #: Each model's remediation policy and circuit breaker.
@@ -197,6 +200,9 @@ def build(
         check=registry.check_rollback_triggers,
     )
     policies = RemediationPolicies(store, clock=clock, run=run, follower=follower)
+    approvals = Approvals(
+        store, clock=clock, run=run, follower=follower, engine=engine_, pipeline=remediation
+    )
     return Grace(
         settings,
         store,
@@ -213,6 +219,7 @@ def build(
         delivery,
         run,
         remediation,
+        approvals,
         windows,
         policies,
     )

@@ -259,16 +259,16 @@ async def test_an_approval_runs_the_rollback_and_a_second_decision_is_refused(
     assert waiting.expires_at == waiting.started_at + timedelta(minutes=30)
     assert "remediation.approval_requested" in [e.event_type for e in recorder.events]
 
-    done = await guarded.remediation.approve(waiting.id, "alice")
+    done = await guarded.approvals.approve(waiting.id, "alice")
 
     assert done.status is S.SUCCEEDED
     assert (done.decided_by, done.decided_at) == ("alice", clock.now())
     assert _production(guarded, "fraud") == "1.0"
     assert "remediation_approved" in _timeline_kinds(guarded, check["incident_id"])
     with pytest.raises(ConcurrentChange, match="succeeded, not waiting_approval"):
-        await guarded.remediation.approve(waiting.id, "bob")
+        await guarded.approvals.approve(waiting.id, "bob")
     with pytest.raises(ConcurrentChange):
-        await guarded.remediation.deny(waiting.id, "bob")
+        await guarded.approvals.deny(waiting.id, "bob")
     assert guarded.engine.get_execution(waiting.id).decided_by == "alice"
 
 
@@ -279,13 +279,13 @@ async def test_a_denied_or_unanswered_request_ends_refused(
         _releases(guarded, model)
         await guarded.policies.update(model, {"require_approval": True})
         await _degrade(guarded, clock, model)
-    denied = await guarded.remediation.deny(_last_run(guarded, "a").id, "alice")
+    denied = await guarded.approvals.deny(_last_run(guarded, "a").id, "alice")
     assert (denied.status, denied.reason, denied.decided_by) == (S.DENIED, "denied", "alice")
 
     clock.advance(minutes=29)
-    assert await guarded.remediation.expire_approvals() == []
+    assert await guarded.approvals.expire() == []
     clock.advance(minutes=2)
-    (expired,) = await guarded.remediation.expire_approvals()
+    (expired,) = await guarded.approvals.expire()
 
     assert expired.id == _last_run(guarded, "b").id
     assert (expired.status, expired.reason) == (S.DENIED, "approval_expired")

@@ -140,7 +140,7 @@ async def _housekeeping(grace: Grace) -> None:
             if loop.time() >= orphans_due:
                 orphans_due = loop.time() + orphans_every
                 await grace.run(grace.engine.abandon_orphans)
-            await grace.remediation.expire_approvals()
+            await grace.approvals.expire()
             await grace.windows.release_ended()
         except GraceError:
             log.exception("housekeeping failed; trying again shortly")

@@ -145,7 +145,7 @@ def playbooks() -> None:
 def playbooks_approve(execution_id: int, actor: str | None, database_url: str | None) -> None:
     """The run acts now; this waits for it to finish."""
     with open_grace(database_url) as grace:
-        run = asyncio.run(grace.remediation.approve(execution_id, _actor(actor)))
+        run = asyncio.run(grace.approvals.approve(execution_id, _actor(actor)))
     click.echo(_run_line(run))
 
 
@@ -156,7 +156,7 @@ def playbooks_approve(execution_id: int, actor: str | None, database_url: str | 
 @reported
 def playbooks_deny(execution_id: int, actor: str | None, database_url: str | None) -> None:
     with open_grace(database_url) as grace:
-        run = asyncio.run(grace.remediation.deny(execution_id, _actor(actor)))
+        run = asyncio.run(grace.approvals.deny(execution_id, _actor(actor)))
     click.echo(_run_line(run))
 
 

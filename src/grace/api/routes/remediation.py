@@ -46,13 +46,13 @@ async def close_breaker(model_id: ModelId, grace: GraceDep, caller: Operator) ->
 @router.post("/executions/{execution_id}/approve", response_model=ExecutionOut)
 async def approve(execution_id: RecordId, grace: GraceDep, caller: Operator) -> JSONReply:
     """Approve a remediation waiting for approval: it runs now; the answer is the run."""
-    return reply((await grace.remediation.approve(execution_id, caller.name)).to_dict())
+    return reply((await grace.approvals.approve(execution_id, caller.name)).to_dict())
 
 
 @router.post("/executions/{execution_id}/deny", response_model=ExecutionOut)
 async def deny(execution_id: RecordId, grace: GraceDep, caller: Operator) -> JSONReply:
     """Deny a remediation waiting for approval: it ends, and the model is left as it is."""
-    return reply((await grace.remediation.deny(execution_id, caller.name)).to_dict())
+    return reply((await grace.approvals.deny(execution_id, caller.name)).to_dict())
 
 
 @router.post("/maintenance-windows", response_model=WindowOut, status_code=201)

@@ -15,9 +15,8 @@ order::
                    off for the model and open a HIGH incident for a human
     notify_ops     the ``ops.notified`` event and a line on the incident's timeline
 
-A run that waits for approval resumes at ``run_playbook`` when a human approves it
-(:meth:`Remediation.approve`); :meth:`Remediation.deny` and the expiry of the request
-(:meth:`Remediation.expire_approvals`) end it.
+A run that waits for approval resumes (:meth:`Remediation.resume`) when a human approves
+it (grace.services.remediation.approvals).
 
 The decisions (severity, dedup key, the incident's text, the guardrails) are the pure
 domain's (:mod:`grace.domain.remediation`, :mod:`grace.domain.guardrails`); this module
@@ -34,7 +33,7 @@ from typing import Any
 from grace.adapters.store import Store
 from grace.clock import Clock
 from grace.domain.events import REGISTRY_SOURCE, Event, EventType, new_event_id
-from grace.domain.guardrails import GuardrailLimits, Reason, RemediationPolicy, breaker_trips
+from grace.domain.guardrails import GuardrailLimits, RemediationPolicy, breaker_trips
 from grace.domain.records import ExecutionStatus, ModelEntry, PlaybookExecution
 from grace.domain.remediation import (
     REMEDIATION_ID,
@@ -47,7 +46,6 @@ from grace.domain.remediation import (
 )
 from grace.domain.severity import Severity
 from grace.domain.triggers import TriggerEvaluation
-from grace.domain.validation import check_identifier
 from grace.errors import GraceError
 from grace.services.callbacks import Callback, UserCallbacks
 from grace.services.clarity import EventLog
@@ -55,7 +53,7 @@ from grace.services.deployments import Deployments
 from grace.services.follower import EventFollower
 from grace.services.incident_registry import IncidentRegistry
 from grace.services.playbooks import MODEL_ROLLBACK
-from grace.services.remediation.admission import Admission, admit, note, run_event
+from grace.services.remediation.admission import Admission, admit
 from grace.services.runner import Runner
 from grace.services.self_healing import SelfHealingEngine
 
@@ -310,90 +308,13 @@ class Remediation:
         except GraceError:
             log.exception("could not open the breaker incident for %s", model_id)
 
-    # -- approvals ---------------------------------------------------------------------
-    async def approve(self, execution_id: int, actor: str) -> PlaybookExecution:
-        """A human approves a waiting run: it runs now, then the breaker and the ops notice;
-        returns the finished run.  Conflict if it is not waiting."""
-        check_identifier("actor", actor, 200)
-
-        def write() -> tuple[PlaybookExecution, list[Event]]:
-            with self._store.write() as s:
-                now = self._clock.now()
-                run = s.update_execution(
-                    execution_id,
-                    status=ExecutionStatus.RUNNING,
-                    owner=str(self._engine.owner),
-                    heartbeat_at=now,
-                    decided_by=actor,
-                    decided_at=now,
-                    expected_status=ExecutionStatus.WAITING_APPROVAL,
-                )
-                approved = run_event(EventType.REMEDIATION_APPROVED, run, now, decided_by=actor)
-                events = [s.append_event(approved), s.append_event(self._engine.started_event(run))]
-                note(s, run, "remediation_approved", f"approved by {actor}", now, actor)
-                return run, events
-
-        run, events = await self._run(write)
-        await self._follower.announce(events)
-        context = dict(run.context)
-        # The approved run itself acts (never the guide's callback: a human approved this).
+    async def resume(self, run: PlaybookExecution) -> dict[str, Any]:
+        """A run admitted later (approved by a human) acts: the playbook through the engine
+        (never the guide's callback: a human approved this run), the breaker, the notice."""
         remediation = {"playbook": run.playbook} | await self._run_admitted(run)
         await self.check_breaker(run.resource_id, remediation)
-        await self.notify_ops(run.resource_id, context, remediation)
-        return await self._run(self._engine.get_execution, run.id)
-
-    async def deny(
-        self, execution_id: int, actor: str, *, reason: Reason = Reason.DENIED
-    ) -> PlaybookExecution:
-        """A human denies a waiting run (or its request expired): it ends, refused.
-        Conflict if it is not waiting."""
-        check_identifier("actor", actor, 200)
-
-        def write() -> tuple[PlaybookExecution, list[Event]]:
-            with self._store.write() as s:
-                now = self._clock.now()
-                message = (
-                    f"denied by {actor}"
-                    if reason is Reason.DENIED
-                    else "denied: the approval request expired unanswered"
-                )
-                run = s.update_execution(
-                    execution_id,
-                    status=ExecutionStatus.DENIED,
-                    reason=reason.value,
-                    error=message,
-                    decided_by=actor,
-                    decided_at=now,
-                    finished_at=now,
-                    expected_status=ExecutionStatus.WAITING_APPROVAL,
-                )
-                refused = run_event(
-                    EventType.REMEDIATION_REFUSED, run, now, message=message, decided_by=actor
-                )
-                event = s.append_event(refused)
-                note(s, run, f"remediation_{reason.value}", message, now, actor)
-                return run, [event]
-
-        run, events = await self._run(write)
-        await self._follower.announce(events)
-        return run
-
-    async def expire_approvals(self) -> list[PlaybookExecution]:
-        """Deny every approval request past its time to live (the server calls this)."""
-
-        def due() -> list[PlaybookExecution]:
-            with self._store.read() as s:
-                return s.executions_in(
-                    ExecutionStatus.WAITING_APPROVAL, expires_before=self._clock.now()
-                )
-
-        expired: list[PlaybookExecution] = []
-        for run in await self._run(due):
-            try:
-                expired.append(await self.deny(run.id, SOURCE, reason=Reason.APPROVAL_EXPIRED))
-            except GraceError:  # decided meanwhile
-                continue
-        return expired
+        await self.notify_ops(run.resource_id, run.context, remediation)
+        return remediation
 
     async def notify_ops(
         self, model_id: str, context: Mapping[str, Any], remediation: Mapping[str, Any]
