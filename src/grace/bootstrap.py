@@ -32,6 +32,7 @@ from grace.services.playbooks import model_rollback_playbook
 from grace.services.remediation import Remediation
 from grace.services.remediation.approvals import Approvals
 from grace.services.remediation.policies import RemediationPolicies
+from grace.services.remediation.recovery import Recovery
 from grace.services.remediation.windows import MaintenanceWindows
 from grace.services.runner import Runner
 from grace.services.self_healing import SelfHealingEngine
@@ -72,6 +73,8 @@ class Grace:
     windows: MaintenanceWindows
     #: Each model's remediation policy and circuit breaker.
     policies: RemediationPolicies
+    #: Degradation incidents resolved once the model is healthy again.
+    recovery: Recovery
     _closed: bool = field(default=False, repr=False)
 
     async def aclose(self) -> None:
@@ -200,6 +203,14 @@ def build(
         check=registry.check_rollback_triggers,
     )
     policies = RemediationPolicies(store, clock=clock, run=run, follower=follower)
+    recovery = Recovery(
+        store,
+        clock=clock,
+        run=run,
+        incidents=incidents,
+        check=registry.check_rollback_triggers,
+        healthy_for=timedelta(minutes=settings.incident_auto_resolve_minutes),
+    )
     approvals = Approvals(
         store, clock=clock, run=run, follower=follower, engine=engine_, pipeline=remediation
     )
@@ -222,6 +233,7 @@ def build(
         approvals,
         windows,
         policies,
+        recovery,
     )
 
 

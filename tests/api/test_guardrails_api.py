@@ -211,3 +211,20 @@ async def test_the_service_expires_requests_and_releases_windows_by_itself(
     b_production = grace.registry.get_production_version("b")
     assert b_production is not None
     assert b_production.version == "1"  # the window's end acted on what it held
+
+
+async def test_incident_statistics_over_http(build_api: BuildApi, clock: FakeClock) -> None:
+    grace, app = build_api()
+    made = await grace.incidents.create_incident("test", "ml_model", MODEL, "high", "broke")
+    clock.advance(minutes=3)
+    await grace.incidents.acknowledge(made.id, actor="alice")
+    async with client_for(app) as c:
+        stats = ok(await c.get(f"{API}/incidents/stats", params={"hours": 1}))
+        one = ok(await c.get(f"{API}/incidents/{made.id}"))
+        problem(await c.get(f"{API}/incidents/stats", params={"hours": 0}), 422)
+        problem(await c.get(f"{API}/incidents/stats", params={"hours": 10_000}), 422)
+    assert stats["fleet"]["count"] == 1
+    assert stats["fleet"]["mtta_seconds"] == 180.0
+    assert stats["models"][MODEL]["acknowledged"] == 1
+    assert one["acknowledgement_seconds"] == 180.0
+    assert one["recurrence_of"] is None

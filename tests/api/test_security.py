@@ -74,6 +74,7 @@ EXPECTED_SCOPES: dict[tuple[str, str], Scope | tuple[Scope, ...]] = {
     ("PATCH", f"{API}/models/{{model_id}}/settings"): Scope.WRITE,
     ("GET", f"{API}/models/{{model_id}}/timeline"): Scope.READ,
     ("GET", f"{API}/incidents"): Scope.READ,
+    ("GET", f"{API}/incidents/stats"): Scope.READ,
     ("GET", f"{API}/incidents/{{incident_id}}"): Scope.READ,
     ("POST", f"{API}/incidents/{{incident_id}}/acknowledge"): Scope.OPERATE,
     ("POST", f"{API}/incidents/{{incident_id}}/resolve"): Scope.OPERATE,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 
@@ -273,3 +274,41 @@ def test_list_incidents_filters_and_returns_newest_first_without_timelines(store
         assert keys(s.list_incidents(before_id=ids["k3"], limit=2)) == ["k2", "k1"]
         assert keys(s.list_incidents(limit=1)) == ["k4"]
     assert all(i.timeline == () for i in everything)
+
+
+def test_a_recurrence_and_a_runbook_read_back_and_the_last_resolved_is_found(
+    store: Store,
+) -> None:
+    with store.write() as s:
+        first = s.insert_incident(new_incident("k"), T0)
+        s.set_incident_status(first.id, RESOLVED, "alice", at(1))
+        again = s.insert_incident(
+            replace(new_incident("k"), recurrence_of=first.id, runbook_url="https://rb/x"), at(2)
+        )
+        s.insert_incident(new_incident("other"), at(3))
+    with store.read() as s:
+        found = s.last_resolved_incident("k")
+        assert found is not None
+        assert found.id == first.id
+        assert s.last_resolved_incident("other") is None
+        assert s.last_resolved_incident("nothing") is None
+        read = s.get_incident(again.id)
+    assert (read.recurrence_of, read.runbook_url) == (first.id, "https://rb/x")
+
+
+def test_incident_times_are_the_incidents_opened_in_the_window(store: Store) -> None:
+    with store.write() as s:
+        a = s.insert_incident(new_incident("a", resource_id="m1"), at(0))
+        s.set_incident_status(a.id, ACKNOWLEDGED, "alice", at(1))
+        s.set_incident_status(a.id, RESOLVED, "alice", at(5))
+        s.insert_incident(new_incident("b", resource_id="m2", severity=Severity.HIGH), at(10))
+        s.insert_incident(new_incident("c", resource_id="m1"), at(20))
+    with store.read() as s:
+        times = s.incident_times(at(0), at(10), limit=100)
+        assert [(t.resource_id, t.created_at) for t in times] == [("m1", at(0)), ("m2", at(10))]
+        assert (times[0].acknowledged_at, times[0].resolved_at) == (at(1), at(5))
+        assert times[1].severity is Severity.HIGH
+        assert [
+            t.created_at for t in s.incident_times(at(0), at(30), resource_id="m1", limit=100)
+        ] == [at(0), at(20)]
+        assert len(s.incident_times(at(0), at(30), limit=2)) == 2

@@ -39,6 +39,7 @@ from grace.domain.delivery import (
 )
 from grace.domain.events import Event, new_event_id
 from grace.domain.guardrails import MaintenanceWindow, OnWindowEnd, RemediationPolicy
+from grace.domain.incident_stats import IncidentTimes
 from grace.domain.records import (
     ChangeCause,
     ExecutionStatus,
@@ -105,6 +106,8 @@ class NewIncident:
     description: str
     context: Mapping[str, Any]
     dedup_key: str
+    recurrence_of: int | None = None
+    runbook_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -395,6 +398,14 @@ class StoreSession(Protocol):
         """Deliver again every event from ``from_seq`` on; how many deliveries reopened."""
 
     # -- incidents ---------------------------------------------------------------
+    def last_resolved_incident(self, dedup_key: str) -> Incident | None:
+        """The newest resolved incident with ``dedup_key``, without its timeline."""
+
+    def incident_times(
+        self, since: datetime, until: datetime, *, resource_id: str | None = None, limit: int
+    ) -> list[IncidentTimes]:
+        """The incidents opened in [since, until], oldest first, at most ``limit``."""
+
     def find_open_incident(self, dedup_key: str) -> Incident | None: ...
 
     def insert_incident(self, new: NewIncident, at: datetime) -> Incident:

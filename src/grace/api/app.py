@@ -129,7 +129,8 @@ class BodyGuard:
 
 async def _housekeeping(grace: Grace) -> None:
     """Every so often: mark playbook runs orphaned by a dead process abandoned; deny the
-    approval requests past their time to live; act on what ended maintenance windows held."""
+    approval requests past their time to live; act on what ended maintenance windows held;
+    resolve the degradation incidents of models healthy again."""
     every = grace.settings.guardrail_sweep_seconds
     orphans_every = min(60.0, grace.settings.playbook_stale_seconds / 2)
     loop = asyncio.get_running_loop()
@@ -142,6 +143,7 @@ async def _housekeeping(grace: Grace) -> None:
                 await grace.run(grace.engine.abandon_orphans)
             await grace.approvals.expire()
             await grace.windows.release_ended()
+            await grace.recovery.resolve_recovered()
         except GraceError:
             log.exception("housekeeping failed; trying again shortly")
 

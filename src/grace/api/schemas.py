@@ -469,8 +469,32 @@ class IncidentOut(_Out):
     acknowledged_by: str | None
     resolved_at: str | None
     resolved_by: str | None
-    resolution_seconds: float | None
+    resolution_seconds: float | None = Field(description="Opened to resolved (MTTR's term).")
+    acknowledgement_seconds: float | None = Field(
+        default=None, description="Opened to acknowledged (MTTA's term)."
+    )
+    recurrence_of: int | None = Field(
+        default=None, description="The resolved incident of the same cause this one recurs."
+    )
+    runbook_url: str | None = Field(default=None, description="The model's runbook.")
     timeline: list[TimelineEntryOut]
+
+
+class IncidentStatsOut(_Out):
+    count: int
+    open: int
+    acknowledged: int
+    resolved: int
+    mtta_seconds: float | None = Field(description="Mean opened-to-acknowledged, of those.")
+    mttr_seconds: float | None = Field(description="Mean opened-to-resolved, of those.")
+    by_severity: dict[str, int]
+
+
+class IncidentStatsPage(_Out):
+    since: str
+    until: str
+    fleet: IncidentStatsOut
+    models: dict[str, IncidentStatsOut]
 
 
 class IncidentPage(_Out):

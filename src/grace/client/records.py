@@ -136,6 +136,8 @@ def incident_from(d: Mapping[str, Any]) -> Incident:
         resolved_at=_optional_time(d["resolved_at"]),
         resolved_by=d["resolved_by"],
         timeline=tuple(timeline_entry_from(t) for t in d["timeline"]),
+        recurrence_of=d.get("recurrence_of"),
+        runbook_url=d.get("runbook_url"),
     )
 
 
@@ -164,6 +166,11 @@ def execution_from(d: Mapping[str, Any]) -> PlaybookExecution:
         error=d["error"],
         started_at=_time(d["started_at"]),
         finished_at=_optional_time(d["finished_at"]),
+        reason=d.get("reason"),
+        window_id=d.get("window_id"),
+        expires_at=_optional_time(d.get("expires_at")),
+        decided_by=d.get("decided_by"),
+        decided_at=_optional_time(d.get("decided_at")),
     )
 
 

@@ -258,12 +258,23 @@ class Incident:
     resolved_at: datetime | None
     resolved_by: str | None
     timeline: tuple[TimelineEntry, ...] = ()
+    #: The resolved incident of the same cause that this one is a recurrence of.
+    recurrence_of: int | None = None
+    runbook_url: str | None = None
 
     @property
     def resolution_seconds(self) -> float | None:
+        """Time to resolve (the incident's MTTR term): opened to resolved."""
         if self.resolved_at is None:
             return None
         return (self.resolved_at - self.created_at).total_seconds()
+
+    @property
+    def acknowledgement_seconds(self) -> float | None:
+        """Time to acknowledge (the MTTA term): opened to acknowledged."""
+        if self.acknowledged_at is None:
+            return None
+        return (self.acknowledged_at - self.created_at).total_seconds()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -286,6 +297,9 @@ class Incident:
             "resolved_at": isoformat(self.resolved_at),
             "resolved_by": self.resolved_by,
             "resolution_seconds": self.resolution_seconds,
+            "acknowledgement_seconds": self.acknowledgement_seconds,
+            "recurrence_of": self.recurrence_of,
+            "runbook_url": self.runbook_url,
             "timeline": [t.to_dict() for t in self.timeline],
         }
 

@@ -9,13 +9,18 @@ Status moves open -> acknowledged -> resolved (or open -> resolved).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 from grace.adapters.store import NewIncident, Store, StoreSession
 from grace.clock import Clock
 from grace.domain.events import Event, EventType
+from grace.domain.incident_stats import incident_stats
 from grace.domain.records import Incident, IncidentStatus, TimelineEntry
+from grace.domain.remediation import RESOURCE_TYPE
 from grace.domain.severity import Severity, parse_severity
+from grace.domain.timeutil import isoformat
 from grace.domain.validation import (
     MAX_KIND_LENGTH,
     check_filter,
@@ -31,6 +36,8 @@ __all__ = ["IncidentRegistry"]
 
 SOURCE = "incident_registry"
 MAX_TITLE = 500
+MAX_STATS_HOURS = 90 * 24
+MAX_STATS_ROWS = 100_000
 
 
 def _parse_status(value: IncidentStatus | str) -> IncidentStatus:
@@ -103,10 +110,33 @@ class IncidentRegistry:
         now = self._clock.now()
         existing = s.find_open_incident(new.dedup_key)
         if existing is None:
+            previous = s.last_resolved_incident(new.dedup_key)
+            runbook = (
+                s.get_remediation_policy(new.resource_id).runbook_url
+                if new.resource_type == RESOURCE_TYPE
+                else None
+            )
+            new = replace(new, recurrence_of=previous.id if previous else None, runbook_url=runbook)
             incident = s.insert_incident(new, now)
             s.append_timeline(
                 incident.id, now, "opened", new.title, data={"severity": new.severity.value}
             )
+            if previous is not None:
+                s.append_timeline(
+                    incident.id,
+                    now,
+                    "recurrence",
+                    f"a recurrence of incident {previous.id}, resolved at "
+                    f"{isoformat(previous.resolved_at)}",
+                    data={"incident_id": previous.id},
+                )
+                s.append_timeline(
+                    previous.id,
+                    now,
+                    "recurred",
+                    f"the cause recurred: incident {incident.id}",
+                    data={"incident_id": incident.id},
+                )
             event = self._event(EventType.INCIDENT_OPENED, incident, now)
         else:
             incident = s.record_occurrence(existing.id, new.severity, new.context, now)
@@ -138,6 +168,8 @@ class IncidentRegistry:
                 "occurrences": incident.occurrences,
                 "source": incident.source,
                 "resource_type": incident.resource_type,
+                "runbook_url": incident.runbook_url,
+                "recurrence_of": incident.recurrence_of,
             },
             at,
         )
@@ -171,6 +203,23 @@ class IncidentRegistry:
                 before_id=before_id,
                 limit=limit,
             )
+
+    def stats(self, model_id: str | None = None, *, hours: float = 168) -> dict[str, Any]:
+        """MTTA, MTTR and counts over the incidents opened in the last ``hours``, for the
+        fleet and per model (grace.domain.incident_stats)."""
+        if model_id is not None:
+            check_identifier("model_id", model_id)
+        if (
+            isinstance(hours, bool)
+            or not isinstance(hours, int | float)
+            or not (0 < hours <= MAX_STATS_HOURS)
+        ):
+            raise InvalidInput("hours", f"must be more than 0 and at most {MAX_STATS_HOURS}")
+        until = self._clock.now()
+        since = until - timedelta(hours=hours)
+        with self._store.read() as s:
+            times = s.incident_times(since, until, resource_id=model_id, limit=MAX_STATS_ROWS)
+        return incident_stats(times, since, until)
 
     # -- acting on incidents ------------------------------------------------------------
     async def acknowledge(

@@ -18,6 +18,7 @@ its resource.  An abandoned run does not count toward the cooldown.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -300,6 +301,20 @@ class SelfHealingEngine:
                 execution = s.update_execution(
                     execution_id, steps=records, heartbeat_at=self._clock.now()
                 )
+                incident_id = run.context.get("incident_id")
+                if isinstance(incident_id, int) and not isinstance(incident_id, bool):
+                    message = f"step {record.name} {record.status.value} in {record.duration_ms} ms"
+                    if record.error:
+                        message += f": {record.error}"
+                    with contextlib.suppress(IncidentNotFound):  # the run and its event say it
+                        s.append_timeline(
+                            incident_id,
+                            self._clock.now(),
+                            "remediation_step",
+                            message,
+                            actor=SOURCE,
+                            data={"execution_id": execution_id, "step": record.name},
+                        )
                 event = s.append_event(
                     self._event(EventType.PLAYBOOK_STEP, execution, {"step": record.to_dict()})
                 )

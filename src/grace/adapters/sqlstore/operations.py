@@ -33,6 +33,7 @@ from grace.adapters.store import (
     NewIncident,
     RunningExecution,
 )
+from grace.domain.incident_stats import IncidentTimes
 from grace.domain.records import (
     ExecutionStatus,
     Incident,
@@ -63,6 +64,28 @@ class OperationsSession(SessionBase):
         ).first()
         return row_incident(row) if row else None
 
+    def last_resolved_incident(self, dedup_key: str) -> Incident | None:
+        i = incidents
+        row = self._conn.execute(
+            select(i)
+            .where(i.c.dedup_key == dedup_key, i.c.status == IncidentStatus.RESOLVED.value)
+            .order_by(i.c.id.desc())
+            .limit(1)
+        ).first()
+        return row_incident(row) if row else None
+
+    def incident_times(
+        self, since: datetime, until: datetime, *, resource_id: str | None = None, limit: int
+    ) -> list[IncidentTimes]:
+        i = incidents
+        query = select(
+            i.c.resource_id, i.c.severity, i.c.created_at, i.c.acknowledged_at, i.c.resolved_at
+        ).where(i.c.created_at >= since, i.c.created_at <= until)
+        if resource_id is not None:
+            query = query.where(i.c.resource_id == resource_id)
+        rows = self._conn.execute(query.order_by(i.c.created_at, i.c.id).limit(limit))
+        return [IncidentTimes(r[0], Severity(r[1]), r[2], r[3], r[4]) for r in rows]
+
     def insert_incident(self, new: NewIncident, at: datetime) -> Incident:
         try:
             with self._conn.begin_nested():
@@ -82,6 +105,8 @@ class OperationsSession(SessionBase):
                             created_at=at,
                             updated_at=at,
                             last_seen_at=at,
+                            recurrence_of=new.recurrence_of,
+                            runbook_url=new.runbook_url,
                         )
                     )
                 )

@@ -230,6 +230,8 @@ def row_incident(row: AnyRow, timeline: Sequence[TimelineEntry] = ()) -> Inciden
         resolved_at=r["resolved_at"],
         resolved_by=r["resolved_by"],
         timeline=tuple(timeline),
+        recurrence_of=r["recurrence_of"],
+        runbook_url=r["runbook_url"],
     )
 
 

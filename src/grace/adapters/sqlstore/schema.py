@@ -199,6 +199,10 @@ incidents = Table(
     Column("acknowledged_by", String(200), nullable=True),
     Column("resolved_at", UTCDateTime(), nullable=True),
     Column("resolved_by", String(200), nullable=True),
+    # The resolved incident of the same cause this one is a recurrence of, and the model's
+    # runbook when it opened.
+    Column("recurrence_of", BigInteger(), nullable=True),
+    Column("runbook_url", Text(), nullable=True),
     # One unresolved incident per cause: a repeat becomes an occurrence of it.
     Index(
         "uq_incidents_open_dedup_key",
@@ -209,6 +213,8 @@ incidents = Table(
     ),
     Index("ix_incidents_resource_id_id", "resource_id", "id"),
     Index("ix_incidents_status_id", "status", "id"),
+    Index("ix_incidents_dedup_key_id", "dedup_key", "id"),
+    Index("ix_incidents_created_at", "created_at"),
 )
 
 incident_timeline = Table(

@@ -8,7 +8,14 @@ from fastapi import APIRouter, Query
 
 from grace.api.deps import MAX_ID, IncidentsDep, Operator, Reader, RecordId, Run
 from grace.api.responses import JSONReply, reply
-from grace.api.schemas import IncidentActionIn, IncidentOut, IncidentPage, NoteIn, TimelineEntryOut
+from grace.api.schemas import (
+    IncidentActionIn,
+    IncidentOut,
+    IncidentPage,
+    IncidentStatsPage,
+    NoteIn,
+    TimelineEntryOut,
+)
 from grace.api.shapes import Identifier
 from grace.domain.records import IncidentStatus
 from grace.domain.severity import Severity
@@ -44,6 +51,21 @@ async def list_incidents(
             "next_before": found[-1].id if len(found) == limit else None,
         }
     )
+
+
+@router.get("/incidents/stats", response_model=IncidentStatsPage)
+async def incident_stats(
+    incidents: IncidentsDep,
+    _: Reader,
+    run: Run,
+    model_id: Annotated[Identifier | None, Query(description="One model only.")] = None,
+    hours: Annotated[
+        float, Query(gt=0, le=90 * 24, description="The window, back from now.")
+    ] = 168,
+) -> JSONReply:
+    """Counts, MTTA and MTTR of the incidents opened in the window, for the fleet and per
+    model."""
+    return reply(await run(incidents.stats, model_id, hours=hours))
 
 
 @router.get("/incidents/{incident_id}", response_model=IncidentOut)

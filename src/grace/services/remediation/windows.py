@@ -12,9 +12,9 @@ the window is left alone.  Each held run is closed with what became of it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from grace.adapters.store import Store
 from grace.clock import Clock
@@ -35,8 +35,14 @@ log = logging.getLogger("grace.remediation")
 SOURCE = "remediation"
 MAX_REASON = 1000
 MAX_LENGTH = timedelta(days=31)
-#: The guide's rollback check: (model_id, window_minutes, auto_remediate) -> its result.
-RollbackCheck = Callable[[str, int, bool], Awaitable[Mapping[str, Any]]]
+
+
+class RollbackCheck(Protocol):
+    """The guide's rollback check (ModelRegistry.check_rollback_triggers)."""
+
+    async def __call__(
+        self, model_id: str, window_minutes: int = ..., auto_remediate: bool = ...
+    ) -> Mapping[str, Any]: ...
 
 
 def _instant(name: str, value: datetime) -> datetime:
@@ -198,7 +204,7 @@ class MaintenanceWindows:
     async def _release(self, window: MaintenanceWindow, run: PlaybookExecution) -> None:
         window_minutes = int(run.context.get("window_minutes") or 10)
         act = window.on_end is OnWindowEnd.ACT
-        check = await self._check(run.resource_id, window_minutes, act)
+        check = await self._check(run.resource_id, window_minutes, auto_remediate=act)
         failing = bool(check.get("should_rollback"))
         if not failing:
             outcome = "the model recovered during the window: nothing to do"
