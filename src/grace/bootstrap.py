@@ -31,6 +31,7 @@ from grace.services.model_registry import ModelRegistry
 from grace.services.playbooks import model_rollback_playbook
 from grace.services.remediation import Remediation
 from grace.services.remediation.approvals import Approvals
+from grace.services.remediation.paging import Paging
 from grace.services.remediation.policies import RemediationPolicies
 from grace.services.remediation.recovery import Recovery
 from grace.services.remediation.windows import MaintenanceWindows
@@ -119,7 +120,10 @@ def build(
     )
     follower = EventFollower(events, bus=bus, callbacks=callbacks, run=run)
     deployments = Deployments(store, clock)
-    incidents = IncidentRegistry(store, follower=follower, clock=clock, run=run)
+    paging = Paging()
+    incidents = IncidentRegistry(
+        store, follower=follower, clock=clock, run=run, paging=paging.on_change
+    )
     engine_ = SelfHealingEngine(
         store,
         follower=follower,
@@ -201,6 +205,7 @@ def build(
         run=run,
         follower=follower,
         check=registry.check_rollback_triggers,
+        paging=paging,
     )
     policies = RemediationPolicies(store, clock=clock, run=run, follower=follower)
     recovery = Recovery(

@@ -470,15 +470,15 @@ async def test_an_incident_is_acknowledged_annotated_and_resolved(
     resolved = ok(await client.post(f"{url}/resolve"))
 
     assert opened["status"] == "open"
-    assert [t["kind"] for t in opened["timeline"]] == ["opened"]
+    assert [t["kind"] for t in opened["timeline"]] == ["opened", "paged"]
     assert (acked["status"], acked["acknowledged_by"]) == ("acknowledged", "anonymous")
     assert acked["acknowledged_at"] == "2025-11-13T15:32:00Z"
     assert (note["kind"], note["message"], note["data"]) == ("note", "bad deploy", {"pr": 42})
     assert (resolved["status"], resolved["resolved_by"]) == ("resolved", "anonymous")
     assert resolved["resolution_seconds"] == 300.0
     kinds = [t["kind"] for t in resolved["timeline"]]
-    assert kinds == ["opened", "acknowledged", "note", "resolved"]
-    assert resolved["timeline"][1]["message"] == "looking"
+    assert kinds == ["opened", "paged", "acknowledged", "note", "resolved"]
+    assert resolved["timeline"][2]["message"] == "looking"
 
 
 async def test_acting_on_a_resolved_incident_is_a_conflict(client: httpx.AsyncClient) -> None:

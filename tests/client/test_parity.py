@@ -673,6 +673,7 @@ async def test_incidents_and_playbook_runs_read_and_act_the_same(
     assert incident.context["reasons"] == GUIDE_REASONS
     assert [t.kind for t in incident.timeline] == [
         "opened",
+        "paged",
         *["remediation_step"] * 5,  # the playbook's five steps
         "remediation_succeeded",
         "ops_notified",

@@ -95,7 +95,8 @@ async def test_a_maintenance_window_holds_remediation_and_its_end_acts(
     assert _production(guarded, "fraud") == "1.0"  # the held remediation acted
     kinds = [e.event_type for e in recorder.events]
     assert "maintenance.window_ended" in kinds
-    assert "ops.paged" in kinds  # the held page went out
+    assert "alert.held" in kinds  # the incident opened inside the window: its page was held
+    assert "alert.triggered" in kinds  # ... and went out when the window ended
     held = guarded.engine.get_execution(held.id)
     assert held.finished_at is not None
     assert held.result["failing"] is True
@@ -117,7 +118,7 @@ async def test_a_window_that_only_pages_leaves_the_model_alone(
     await guarded.windows.release_ended()
 
     assert _production(guarded, "fraud") == "2.0"
-    (paged,) = [e for e in recorder.events if e.event_type == "ops.paged"]
+    (paged,) = [e for e in recorder.events if e.event_type == "alert.triggered"]
     assert paged.resource_id == "fraud"
 
 
@@ -189,9 +190,11 @@ async def test_past_the_fleet_limit_a_human_is_paged_instead(
     assert statuses == ["succeeded"] * 4 + ["refused"]
     assert checks[-1]["remediation"]["reason"] == "fleet_rate_limit"
     assert _production(guarded, "m4") == "2.0"
-    (paged,) = [e for e in recorder.events if e.event_type == "ops.paged"]
-    assert paged.resource_id == "m4"
-    assert "fleet" in paged.data["message"]
+    (burst,) = [i for i in guarded.incidents.list_incidents() if i.resource_type == "fleet"]
+    assert burst.severity.value == "critical"
+    assert "fleet rate limit" in burst.description
+    pages = [e for e in recorder.events if e.event_type == "alert.triggered"]
+    assert "fleet" in [e.resource_id for e in pages]
 
 
 async def test_failed_runs_in_a_row_open_the_breaker_until_a_human_closes_it(

@@ -91,7 +91,7 @@ async def test_a_resolved_incident_that_recurs_opens_a_new_one_linked_to_it(
     assert new.recurrence_of == first
     assert new.runbook_url == "https://wiki.example/fraud"
     assert old.recurrence_of is None
-    assert [t.kind for t in new.timeline] == ["opened", "recurrence"]
+    assert [t.kind for t in new.timeline] == ["opened", "recurrence", "paged"]
     assert old.timeline[-1].kind == "recurred"
     assert str(again) in old.timeline[-1].message
     # while it is open, a repeat is an occurrence, not a third incident

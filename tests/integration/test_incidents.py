@@ -58,7 +58,7 @@ async def test_repeat_of_an_open_incident_is_an_occurrence_not_a_duplicate(
     (incident,) = any_grace.incidents.list_incidents()
     assert incident.occurrences == 3
     full = any_grace.incidents.get_incident(incident.id)
-    assert [t.kind for t in full.timeline] == ["opened"]  # plain repeats only count
+    assert [t.kind for t in full.timeline] == ["opened", "paged"]  # plain repeats only count
     assert full.last_seen_at > full.created_at
 
 
@@ -78,8 +78,8 @@ async def test_occurrence_raises_severity_but_never_lowers_it(grace: Grace) -> N
     assert raised.severity.value == "high"
     assert kept.severity.value == "high"
     timeline = incidents.get_incident(first.id).timeline
-    assert [t.kind for t in timeline] == ["opened", "severity_raised"]
-    assert "occurrence 2: severity raised from medium to high" in timeline[1].message
+    assert [t.kind for t in timeline] == ["opened", "paged", "severity_raised", "paged"]
+    assert "occurrence 2: severity raised from medium to high" in timeline[2].message
 
 
 async def test_acknowledge_resolve_and_annotate(any_grace: Grace, clock: FakeClock) -> None:
@@ -98,7 +98,13 @@ async def test_acknowledge_resolve_and_annotate(any_grace: Grace, clock: FakeClo
     assert resolved.status is IncidentStatus.RESOLVED
     assert resolved.resolved_by == "bob"
     assert resolved.resolution_seconds == 600
-    assert [t.kind for t in resolved.timeline] == ["opened", "acknowledged", "note", "resolved"]
+    assert [t.kind for t in resolved.timeline] == [
+        "opened",
+        "paged",
+        "acknowledged",
+        "note",
+        "resolved",
+    ]
     with pytest.raises(Conflict, match="already resolved"):
         await incidents.acknowledge(incident.id)
     assert [i.id for i in incidents.list_incidents(status="resolved")] == [incident.id]

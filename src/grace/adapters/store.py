@@ -398,6 +398,15 @@ class StoreSession(Protocol):
         """Deliver again every event from ``from_seq`` on; how many deliveries reopened."""
 
     # -- incidents ---------------------------------------------------------------
+    def set_incident_paging(
+        self, incident_id: int, *, paged_at: datetime | None = None, held_by: int | None = None
+    ) -> None:
+        """Record when the incident was paged, or the window holding its page (what is
+        given)."""
+
+    def incidents_held_by(self, window_id: int) -> list[Incident]:
+        """Unresolved incidents whose page ``window_id`` holds, oldest first."""
+
     def last_resolved_incident(self, dedup_key: str) -> Incident | None:
         """The newest resolved incident with ``dedup_key``, without its timeline."""
 

@@ -477,6 +477,10 @@ class IncidentOut(_Out):
         default=None, description="The resolved incident of the same cause this one recurs."
     )
     runbook_url: str | None = Field(default=None, description="The model's runbook.")
+    paged_at: str | None = Field(default=None, description="When people were paged about it.")
+    page_held_by: int | None = Field(
+        default=None, description="The maintenance window that held its page back."
+    )
     timeline: list[TimelineEntryOut]
 
 
@@ -540,7 +544,9 @@ class ExecutionOut(_Out):
         "cooldown, rate_limit, fleet_rate_limit, dry_run, waiting_approval, denied, "
         "approval_expired.",
     )
-    window_id: int | None = None
+    maintenance_window_id: int | None = Field(
+        default=None, description="The maintenance window that held it."
+    )
     expires_at: str | None = Field(
         default=None, description="When a request for approval is denied unanswered."
     )

@@ -138,6 +138,8 @@ def incident_from(d: Mapping[str, Any]) -> Incident:
         timeline=tuple(timeline_entry_from(t) for t in d["timeline"]),
         recurrence_of=d.get("recurrence_of"),
         runbook_url=d.get("runbook_url"),
+        paged_at=_optional_time(d.get("paged_at")),
+        page_held_by=d.get("page_held_by"),
     )
 
 
@@ -167,7 +169,7 @@ def execution_from(d: Mapping[str, Any]) -> PlaybookExecution:
         started_at=_time(d["started_at"]),
         finished_at=_optional_time(d["finished_at"]),
         reason=d.get("reason"),
-        window_id=d.get("window_id"),
+        window_id=d.get("maintenance_window_id"),
         expires_at=_optional_time(d.get("expires_at")),
         decided_by=d.get("decided_by"),
         decided_at=_optional_time(d.get("decided_at")),

@@ -49,7 +49,11 @@ class EventType:
     REMEDIATION_APPROVED = "remediation.approved"
     BREAKER_OPENED = "remediation.breaker_opened"
     BREAKER_CLOSED = "remediation.breaker_closed"
-    OPS_PAGED = "ops.paged"
+    # Pages about an incident (grace.domain.paging), for the alerting subscriptions.
+    ALERT_TRIGGERED = "alert.triggered"
+    ALERT_ACKNOWLEDGED = "alert.acknowledged"
+    ALERT_RESOLVED = "alert.resolved"
+    ALERT_HELD = "alert.held"
     WINDOW_CREATED = "maintenance.window_created"
     WINDOW_REMOVED = "maintenance.window_removed"
     WINDOW_ENDED = "maintenance.window_ended"

@@ -261,6 +261,9 @@ class Incident:
     #: The resolved incident of the same cause that this one is a recurrence of.
     recurrence_of: int | None = None
     runbook_url: str | None = None
+    #: When people were paged about it; the maintenance window holding its page back.
+    paged_at: datetime | None = None
+    page_held_by: int | None = None
 
     @property
     def resolution_seconds(self) -> float | None:
@@ -300,6 +303,8 @@ class Incident:
             "acknowledgement_seconds": self.acknowledgement_seconds,
             "recurrence_of": self.recurrence_of,
             "runbook_url": self.runbook_url,
+            "paged_at": isoformat(self.paged_at),
+            "page_held_by": self.page_held_by,
             "timeline": [t.to_dict() for t in self.timeline],
         }
 
@@ -384,7 +389,7 @@ class PlaybookExecution:
             "started_at": isoformat(self.started_at),
             "finished_at": isoformat(self.finished_at),
             "reason": self.reason,
-            "window_id": self.window_id,
+            "maintenance_window_id": self.window_id,
             "expires_at": isoformat(self.expires_at),
             "decided_by": self.decided_by,
             "decided_at": isoformat(self.decided_at),

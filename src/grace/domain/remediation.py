@@ -16,6 +16,7 @@ from grace.domain.severity import Severity
 from grace.domain.triggers import TriggerEvaluation
 
 __all__ = [
+    "FLEET",
     "REMEDIATION_ID",
     "RESOURCE_TYPE",
     "IncidentDraft",
@@ -23,6 +24,7 @@ __all__ = [
     "correlation_of",
     "degradation_dedup_key",
     "degradation_incident",
+    "fleet_burst_incident",
     "remediation_severity",
     "remediation_summary",
 ]
@@ -64,6 +66,7 @@ class IncidentDraft:
     title: str
     description: str
     context: dict[str, Any]
+    resource_type: str = RESOURCE_TYPE
 
     @property
     def dedup_key(self) -> str:
@@ -73,7 +76,7 @@ class IncidentDraft:
         """``create_incident``'s (and the incident callback's) keyword arguments."""
         return {
             "source": self.source,
-            "resource_type": RESOURCE_TYPE,
+            "resource_type": self.resource_type,
             "resource_id": self.resource_id,
             "severity": self.severity,
             "title": self.title,
@@ -127,6 +130,28 @@ def remediation_summary(execution: Mapping[str, Any]) -> dict[str, Any]:
     if execution.get("reason"):
         summary["reason"] = execution["reason"]
     return summary
+
+
+#: The resource of an incident about the fleet as a whole.
+FLEET = "fleet"
+
+
+def fleet_burst_incident(source: str, message: str) -> IncidentDraft:
+    """The CRITICAL incident that pages a human when remediations across the fleet pass
+    their hourly limit: something other than the models is likely wrong."""
+    return IncidentDraft(
+        source=source,
+        resource_id=FLEET,
+        severity=Severity.CRITICAL,
+        title="Fleet-wide burst of automatic remediations",
+        description=(
+            f"{message}. Automatic remediation is refused until the hour's count falls below "
+            "GRACE_REMEDIATION_MAX_FLEET_PER_HOUR; look at what the models share (a feature "
+            "store, an upstream service, a deployment)."
+        ),
+        context={"dedup_key": f"{source}:{FLEET}:remediation_burst"},
+        resource_type=FLEET,
+    )
 
 
 def breaker_incident(source: str, model_id: str, reason: str) -> IncidentDraft:

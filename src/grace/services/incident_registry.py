@@ -8,15 +8,16 @@ Status moves open -> acknowledged -> resolved (or open -> resolved).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from grace.adapters.store import NewIncident, Store, StoreSession
 from grace.clock import Clock
 from grace.domain.events import Event, EventType
 from grace.domain.incident_stats import incident_stats
+from grace.domain.paging import Change
 from grace.domain.records import Incident, IncidentStatus, TimelineEntry
 from grace.domain.remediation import RESOURCE_TYPE
 from grace.domain.severity import Severity, parse_severity
@@ -50,10 +51,26 @@ def _parse_status(value: IncidentStatus | str) -> IncidentStatus:
         ) from None
 
 
+#: Called in the transaction of every change of an incident: the page events it sends
+#: (grace.services.remediation.paging decides them).
+PageHook = Callable[[StoreSession, Incident, Change, datetime], list[Event]]
+
+
+def _no_pages(_s: StoreSession, _i: Incident, _c: Change, _at: datetime) -> list[Event]:
+    return []
+
+
 class IncidentRegistry:
     def __init__(
-        self, store: Store, *, follower: EventFollower, clock: Clock, run: Runner | None = None
+        self,
+        store: Store,
+        *,
+        follower: EventFollower,
+        clock: Clock,
+        run: Runner | None = None,
+        paging: PageHook = _no_pages,
     ) -> None:
+        self._paging = paging
         self._store = store
         self._run = run or Runner(store)
         self._follower = follower
@@ -138,22 +155,24 @@ class IncidentRegistry:
                     data={"incident_id": incident.id},
                 )
             event = self._event(EventType.INCIDENT_OPENED, incident, now)
-        else:
-            incident = s.record_occurrence(existing.id, new.severity, new.context, now)
-            # The count and last_seen_at live on the incident; the timeline only notes a
-            # recurrence that changes something, so a long outage does not flood it.
-            if incident.severity is not existing.severity:
-                s.append_timeline(
-                    incident.id,
-                    now,
-                    "severity_raised",
-                    f"occurrence {incident.occurrences}: severity raised from "
-                    f"{existing.severity} to {incident.severity}",
-                    data={"severity": new.severity.value},
-                )
-            event = self._event(EventType.INCIDENT_OCCURRED, incident, now)
-        stored = s.append_event(event)
-        return incident, [stored]
+            stored = s.append_event(event)
+            return incident, [stored, *self._paging(s, incident, Change.OPENED, now)]
+        incident = s.record_occurrence(existing.id, new.severity, new.context, now)
+        # The count and last_seen_at live on the incident; the timeline only notes a
+        # recurrence that changes something, so a long outage does not flood it.
+        if incident.severity is not existing.severity:
+            s.append_timeline(
+                incident.id,
+                now,
+                "severity_raised",
+                f"occurrence {incident.occurrences}: severity raised from "
+                f"{existing.severity} to {incident.severity}",
+                data={"severity": new.severity.value},
+            )
+        stored = s.append_event(self._event(EventType.INCIDENT_OCCURRED, incident, now))
+        if incident.severity is existing.severity:
+            return incident, [stored]
+        return incident, [stored, *self._paging(s, incident, Change.SEVERITY_RAISED, now)]
 
     def _event(self, event_type: str, incident: Incident, at: Any) -> Event:
         return Event.of(
@@ -267,7 +286,7 @@ class IncidentRegistry:
     ) -> Incident:
         check_optional_text("note", note)
 
-        def write() -> tuple[Incident, Event]:
+        def write() -> tuple[Incident, list[Event]]:
             with self._store.write() as s:
                 current = s.get_incident(incident_id)
                 if current.status is IncidentStatus.RESOLVED:
@@ -277,14 +296,17 @@ class IncidentRegistry:
                 now = self._clock.now()
                 s.set_incident_status(incident_id, status, actor, now)
                 s.append_timeline(incident_id, now, status.value, note or status.value, actor=actor)
-                incident = s.get_incident(incident_id)  # with the timeline, for the caller
+                resolved = status is IncidentStatus.RESOLVED
                 event_type = (
-                    EventType.INCIDENT_RESOLVED
-                    if status is IncidentStatus.RESOLVED
-                    else EventType.INCIDENT_ACKNOWLEDGED
+                    EventType.INCIDENT_RESOLVED if resolved else EventType.INCIDENT_ACKNOWLEDGED
                 )
-                return incident, s.append_event(self._event(event_type, incident, now))
+                changed = s.get_incident(incident_id)
+                event = s.append_event(self._event(event_type, changed, now))
+                change = Change.RESOLVED if resolved else Change.ACKNOWLEDGED
+                pages = self._paging(s, changed, change, now)
+                incident = s.get_incident(incident_id)  # with the timeline, for the caller
+                return incident, [event, *pages]
 
-        incident, event = await self._run(write)
-        await self._follower.announce([event])
+        incident, events = await self._run(write)
+        await self._follower.announce(events)
         return incident

@@ -64,6 +64,29 @@ class OperationsSession(SessionBase):
         ).first()
         return row_incident(row) if row else None
 
+    def set_incident_paging(
+        self, incident_id: int, *, paged_at: datetime | None = None, held_by: int | None = None
+    ) -> None:
+        values: dict[str, Any] = {}
+        if paged_at is not None:
+            values["paged_at"] = paged_at
+        if held_by is not None:
+            values["page_held_by"] = held_by
+        if values:
+            self._conn.execute(
+                update(incidents).where(incidents.c.id == incident_id).values(**values)
+            )
+
+    def incidents_held_by(self, window_id: int) -> list[Incident]:
+        i = incidents
+        rows = self._conn.execute(
+            select(i)
+            .where(i.c.page_held_by == window_id, i.c.status != IncidentStatus.RESOLVED.value)
+            .order_by(i.c.id)
+            .limit(MAX_PAGE_SIZE)
+        )
+        return [row_incident(r) for r in rows]
+
     def last_resolved_incident(self, dedup_key: str) -> Incident | None:
         i = incidents
         row = self._conn.execute(

@@ -232,6 +232,8 @@ def row_incident(row: AnyRow, timeline: Sequence[TimelineEntry] = ()) -> Inciden
         timeline=tuple(timeline),
         recurrence_of=r["recurrence_of"],
         runbook_url=r["runbook_url"],
+        paged_at=r["paged_at"],
+        page_held_by=r["page_held_by"],
     )
 
 

@@ -203,6 +203,10 @@ incidents = Table(
     # runbook when it opened.
     Column("recurrence_of", BigInteger(), nullable=True),
     Column("runbook_url", Text(), nullable=True),
+    # When people were paged about it (grace.domain.paging), and the maintenance window
+    # holding its page back.
+    Column("paged_at", UTCDateTime(), nullable=True),
+    Column("page_held_by", BigInteger(), nullable=True),
     # One unresolved incident per cause: a repeat becomes an occurrence of it.
     Index(
         "uq_incidents_open_dedup_key",
@@ -215,6 +219,7 @@ incidents = Table(
     Index("ix_incidents_status_id", "status", "id"),
     Index("ix_incidents_dedup_key_id", "dedup_key", "id"),
     Index("ix_incidents_created_at", "created_at"),
+    Index("ix_incidents_page_held_by", "page_held_by"),
 )
 
 incident_timeline = Table(

@@ -151,9 +151,5 @@ def admit(
     if decision.would is not None:
         extra["would"] = decision.would.value
     events.append(s.append_event(run_event(_EVENT[decision.verdict], run, now, **extra)))
-    if decision.page:
-        events.append(
-            s.append_event(run_event(EventType.OPS_PAGED, run, now, message=decision.message))
-        )
     note(s, run, f"remediation_{run.status.value}", decision.message, now, SOURCE)
     return Admission(decision, run, events)

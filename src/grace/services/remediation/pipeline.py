@@ -41,6 +41,7 @@ from grace.domain.remediation import (
     IncidentDraft,
     breaker_incident,
     degradation_incident,
+    fleet_burst_incident,
     remediation_severity,
     remediation_summary,
 )
@@ -150,6 +151,8 @@ class Remediation:
         context = {**context, REMEDIATION_ID: new_event_id()}
         remediation: dict[str, Any] = {"playbook": MODEL_ROLLBACK}
         admission = await self.admit(context)
+        if admission.decision.page:
+            await self._open(fleet_burst_incident(SOURCE, admission.decision.message))
         if not admission.decision.acts:
             if admission.run is not None:
                 remediation |= remediation_summary(admission.run.to_dict())
@@ -302,11 +305,14 @@ class Remediation:
             return
         reason, event = opened
         await self._follower.announce([event])
-        draft = breaker_incident(SOURCE, model_id, reason)
+        await self._open(breaker_incident(SOURCE, model_id, reason))
+
+    async def _open(self, draft: IncidentDraft) -> None:
+        """An incident that asks a human to look (it pages, grace.services.remediation.paging)."""
         try:
             await self._incidents.create_incident(**draft.as_kwargs())
         except GraceError:
-            log.exception("could not open the breaker incident for %s", model_id)
+            log.exception("could not open the incident %r", draft.title)
 
     async def resume(self, run: PlaybookExecution) -> dict[str, Any]:
         """A run admitted later (approved by a human) acts: the playbook through the engine

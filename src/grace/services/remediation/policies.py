@@ -43,7 +43,11 @@ def _checked(changes: Mapping[str, Any]) -> dict[str, Any]:
         if url is not None:
             if not isinstance(url, str) or len(url) > MAX_URL or "\x00" in url:
                 raise InvalidInput("runbook_url", f"must be a URL of at most {MAX_URL} characters")
-            parts = urlsplit(url)
+            try:
+                parts = urlsplit(url)
+                parts.port  # noqa: B018 - raises ValueError for a port that is not one
+            except ValueError:
+                raise InvalidInput("runbook_url", "must be an http or https URL") from None
             if parts.scheme not in ("http", "https") or not parts.netloc:
                 raise InvalidInput("runbook_url", "must be an http or https URL")
         values["runbook_url"] = url

@@ -1,12 +1,13 @@
 """Maintenance windows: made, listed and removed by people; inside one, the guardrails hold
 automatic remediation back (grace.domain.guardrails); when one ends, what it held is acted on.
 
-At the end of a window (or its removal), each model with a held remediation is checked
-again, the guide's rollback check over the held run's window: if it still fails, a window
-made with ``on_end=act`` remediates through the pipeline (which decides afresh: another
-window, the breaker or a rate limit may still hold it), and one made with ``on_end=page``
-pages a human (``ops.paged``) and leaves the model alone.  A model that recovered during
-the window is left alone.  Each held run is closed with what became of it.
+At the end of a window (or its removal), each model with a held remediation or a held page
+is checked again, the guide's rollback check over the held run's window: if it still
+fails, the held pages go out (grace.services.remediation.paging) and, for a window made
+with ``on_end=act``, the held remediation acts through the pipeline (which decides afresh:
+another window, the breaker or a rate limit may still hold it); ``on_end=page`` only pages.
+A model that recovered during the window is left alone.  Each held run is closed with what
+became of it.
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ from grace.adapters.store import Store
 from grace.clock import Clock
 from grace.domain.events import Event, EventType
 from grace.domain.guardrails import MaintenanceWindow, OnWindowEnd
-from grace.domain.records import ExecutionStatus, PlaybookExecution
+from grace.domain.paging import Change
+from grace.domain.records import ExecutionStatus, Incident, PlaybookExecution
 from grace.domain.timeutil import ensure_utc
 from grace.domain.validation import check_identifier, check_optional_text
 from grace.errors import GraceError, InvalidInput
 from grace.services.follower import EventFollower
-from grace.services.remediation.admission import note, run_event
+from grace.services.remediation.admission import note
+from grace.services.remediation.paging import Paging
 from grace.services.runner import Runner
 
 __all__ = ["MaintenanceWindows", "RollbackCheck"]
@@ -63,7 +66,9 @@ class MaintenanceWindows:
         run: Runner,
         follower: EventFollower,
         check: RollbackCheck,
+        paging: Paging,
     ) -> None:
+        self._paging = paging
         self._store = store
         self._clock = clock
         self._run = run
@@ -164,19 +169,28 @@ class MaintenanceWindows:
             if held is None:
                 continue  # another process took it
             released.append(window)
-            for run in held:
+            runs, pages = held
+            for model in sorted({r.resource_id for r in runs} | {i.resource_id for i in pages}):
                 try:
-                    await self._release(window, run)
+                    await self._release(
+                        window,
+                        model,
+                        next((r for r in runs if r.resource_id == model), None),
+                        [i for i in pages if i.resource_id == model],
+                    )
                 except GraceError:
-                    log.exception("could not act on run %s held by window %s", run.id, window.id)
+                    log.exception("could not act on %s, held by window %s", model, window.id)
         return released
 
     def _ended(self) -> list[MaintenanceWindow]:
         with self._store.read() as s:
             return s.ended_windows(self._clock.now())
 
-    def _claim(self, window: MaintenanceWindow) -> list[PlaybookExecution] | None:
-        """Mark the window released and take its held runs, one per model (the newest)."""
+    def _claim(
+        self, window: MaintenanceWindow
+    ) -> tuple[list[PlaybookExecution], list[Incident]] | None:
+        """Mark the window released; take its held runs (the newest per model) and the
+        incidents whose page it held."""
         with self._store.write() as s:
             now = self._clock.now()
             if not s.release_window(window.id, now):
@@ -185,7 +199,8 @@ class MaintenanceWindows:
             newest: dict[str, PlaybookExecution] = {}
             for run in held:
                 newest[run.resource_id] = run
-            models = sorted(newest)
+            pages = s.incidents_held_by(window.id)
+            models = sorted(set(newest) | {i.resource_id for i in pages})
             data = {**window.to_dict(), "held_models": models}
             s.append_event(Event.of(EventType.WINDOW_ENDED, SOURCE, window.model_id, data, now))
             for run in held:
@@ -199,12 +214,20 @@ class MaintenanceWindows:
                         "superseded": later,
                     },
                 )
-            return [newest[m] for m in models]
+            return [newest[m] for m in sorted(newest)], pages
 
-    async def _release(self, window: MaintenanceWindow, run: PlaybookExecution) -> None:
-        window_minutes = int(run.context.get("window_minutes") or 10)
-        act = window.on_end is OnWindowEnd.ACT
-        check = await self._check(run.resource_id, window_minutes, auto_remediate=act)
+    async def _release(
+        self,
+        window: MaintenanceWindow,
+        model: str,
+        run: PlaybookExecution | None,
+        pages: list[Incident],
+    ) -> None:
+        """Check ``model`` again; if it still fails, send the pages held and (if the window
+        acts and it held a remediation) remediate."""
+        window_minutes = int((run.context if run else {}).get("window_minutes") or 10)
+        act = window.on_end is OnWindowEnd.ACT and run is not None
+        check = await self._check(model, window_minutes, auto_remediate=act)
         failing = bool(check.get("should_rollback"))
         if not failing:
             outcome = "the model recovered during the window: nothing to do"
@@ -215,22 +238,21 @@ class MaintenanceWindows:
                 f"(run {remediation.get('execution_id')}: {remediation.get('status')})"
             )
         else:
-            outcome = (
-                "the model still fails: the held page goes out (the window asked only to page)"
-            )
+            outcome = "the model still fails: the held page goes out"
 
         def write() -> list[Event]:
             with self._store.write() as s:
                 now = self._clock.now()
-                done = s.update_execution(
-                    run.id, result={**run.result, "on_window_end": outcome, "failing": failing}
-                )
-                note(s, done, "maintenance_window_ended", outcome, now, SOURCE)
-                if not failing:
-                    return []
-                paged = run_event(
-                    EventType.OPS_PAGED, done, now, window_id=window.id, message=outcome
-                )
-                return [s.append_event(paged)]
+                events: list[Event] = []
+                if run is not None:
+                    done = s.update_execution(
+                        run.id, result={**run.result, "on_window_end": outcome, "failing": failing}
+                    )
+                    note(s, done, "maintenance_window_ended", outcome, now, SOURCE)
+                if failing:
+                    for held in pages:
+                        current = s.get_incident(held.id)
+                        events += self._paging.on_change(s, current, Change.WINDOW_ENDED, now)
+                return events
 
         await self._follower.announce(await self._run(write))
