@@ -51,7 +51,7 @@ from typing import Any, cast
 import httpx
 
 from benchmarks.bench_http import HEALTHY, free_port, percentile, say
-from grace.adapters.webhook import Lanes
+from grace.adapters.http_post import Lanes
 from grace.bootstrap import Grace, build
 from grace.domain.delivery import CLOUDEVENTS_CONTENT_TYPE, cloud_event, encode, sign
 from grace.domain.events import Event

@@ -193,3 +193,64 @@ async def nats_server() -> str:
     except Exception as exc:  # noqa: BLE001 - any failure to connect means "no server"
         service_missing(f"NATS with JetStream at {NATS_URL}", exc)
     return NATS_URL
+
+
+# -- Alertmanager ------------------------------------------------------------------------------
+_ALERTMANAGER_CONFIG = """\
+route:
+  receiver: nobody
+  group_wait: 1h
+receivers:
+  - name: nobody
+"""
+
+
+@pytest.fixture
+def alertmanager(tmp_path: Path) -> Iterator[str]:
+    """A real Prometheus Alertmanager on a loopback port of its own (clustering off), from
+    Debian's prometheus-alertmanager (installed when missing and we may); its base URL."""
+    import socket  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    import httpx  # noqa: PLC0415
+
+    binary = debian_package("prometheus-alertmanager", "prometheus-alertmanager")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = tmp_path / "alertmanager.yml"
+    config.write_text(_ALERTMANAGER_CONFIG)
+    log = (tmp_path / "alertmanager.log").open("w")
+    child = subprocess.Popen(
+        [
+            binary,
+            f"--config.file={config}",
+            f"--storage.path={tmp_path / 'am-data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--cluster.listen-address=",
+            "--log.level=warn",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/-/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if child.poll() is not None or time.monotonic() > deadline:
+                service_missing("Alertmanager", (tmp_path / "alertmanager.log").read_text())
+            time.sleep(0.1)
+        yield base
+    finally:
+        child.terminate()
+        try:
+            child.wait(10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait(10)
+        log.close()

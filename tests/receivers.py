@@ -23,6 +23,7 @@ class Received:
     verified: bool
     at: float
     status: int = 0  # 0: the connection was closed unanswered
+    path: str = ""
 
     @property
     def cloud_event(self) -> dict[str, Any]:
@@ -30,12 +31,15 @@ class Received:
         return parsed
 
 
-#: What to answer: (status, extra headers), or None to close the connection unanswered.
-Behaviour = Callable[[Received], tuple[int, dict[str, str]] | None]
+#: What to answer: (status, extra headers) or (status, extra headers, body), or None to close
+#: the connection unanswered.
+Behaviour = Callable[
+    [Received], tuple[int, dict[str, str]] | tuple[int, dict[str, str], bytes] | None
+]
 
 
-def always(status: int = 204) -> Behaviour:
-    return lambda _r: (status, {})
+def always(status: int = 204, body: bytes = b"") -> Behaviour:
+    return lambda _r: (status, {}, body)
 
 
 @dataclass
@@ -77,7 +81,7 @@ class WebhookReceiver:
                         verified = True
                     except WebhookVerificationError:
                         verified = False
-                got = Received(headers, body, verified, time.monotonic())
+                got = Received(headers, body, verified, time.monotonic(), path=self.path)
                 answer = receiver.behaviour(got)
                 if answer is not None:
                     got.status = answer[0]
@@ -87,12 +91,14 @@ class WebhookReceiver:
                     self.close_connection = True
                     self.connection.close()
                     return
-                status, extra = answer
+                status, extra = answer[0], answer[1]
+                content = answer[2] if len(answer) > 2 else b""
                 self.send_response(status)
                 for k, v in extra.items():
                     self.send_header(k, v)
-                self.send_header("content-length", "0")
+                self.send_header("content-length", str(len(content)))
                 self.end_headers()
+                self.wfile.write(content)
 
         server = ThreadingHTTPServer(("127.0.0.1", self._port), Handler)
         server.daemon_threads = True

@@ -12,13 +12,17 @@ import threading
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from grace.adapters.alert_senders import AlertmanagerSender, PagerDutySender, SlackSender
+from grace.adapters.http_post import HttpPoster, target_checker
 from grace.adapters.nats_sender import NatsSender
+from grace.adapters.senders import Sender
 from grace.adapters.sqlstore import migrate
 from grace.adapters.sqlstore.engine import make_engine
 from grace.adapters.sqlstore.store import SqlStore
 from grace.adapters.store import Store
-from grace.adapters.webhook import WebhookSender, target_checker
+from grace.adapters.webhook import WebhookSender
 from grace.clock import Clock, SystemClock
+from grace.domain.alerts import AlertLinks
 from grace.domain.delivery import RetryPolicy, SubscriptionKind, parse_allowed_hosts
 from grace.domain.guardrails import GuardrailLimits
 from grace.services.callbacks import UserCallbacks
@@ -76,6 +80,8 @@ class Grace:
     policies: RemediationPolicies
     #: Degradation incidents resolved once the model is healthy again.
     recovery: Recovery
+    #: Pages about incidents (alert events), and firing alerts sent again.
+    paging: Paging
     _closed: bool = field(default=False, repr=False)
 
     async def aclose(self) -> None:
@@ -120,7 +126,13 @@ def build(
     )
     follower = EventFollower(events, bus=bus, callbacks=callbacks, run=run)
     deployments = Deployments(store, clock)
-    paging = Paging()
+    paging = Paging(
+        store,
+        clock=clock,
+        run=run,
+        follower=follower,
+        resend_every=timedelta(minutes=settings.alert_resend_minutes),
+    )
     incidents = IncidentRegistry(
         store, follower=follower, clock=clock, run=run, paging=paging.on_change
     )
@@ -171,17 +183,7 @@ def build(
         events=events,
         clock=clock,
         run=run,
-        senders={
-            SubscriptionKind.WEBHOOK: WebhookSender(
-                timeout=settings.webhook_timeout_seconds,
-                allowed_hosts=allowed_hosts,
-                allowed_networks=allowed_networks,
-                source_prefix=settings.event_source,
-            ),
-            SubscriptionKind.NATS: NatsSender(
-                timeout=settings.webhook_timeout_seconds, source_prefix=settings.event_source
-            ),
-        },
+        senders=_senders(settings),
         policy=RetryPolicy(
             max_tries=settings.delivery_max_tries,
             base_seconds=settings.delivery_retry_base_seconds,
@@ -239,7 +241,30 @@ def build(
         windows,
         policies,
         recovery,
+        paging,
     )
+
+
+def _senders(settings: Settings) -> dict[SubscriptionKind, Sender]:
+    """One sender per subscription kind; the HTTP ones share one checked, pinned poster."""
+    allowed_hosts, allowed_networks = parse_allowed_hosts(settings.webhook_allowed_hosts)
+    poster = HttpPoster(
+        timeout=settings.webhook_timeout_seconds,
+        allowed_hosts=allowed_hosts,
+        allowed_networks=allowed_networks,
+    )
+    links = AlertLinks(settings.public_url)
+    return {
+        SubscriptionKind.WEBHOOK: WebhookSender(poster, source_prefix=settings.event_source),
+        SubscriptionKind.NATS: NatsSender(
+            timeout=settings.webhook_timeout_seconds, source_prefix=settings.event_source
+        ),
+        SubscriptionKind.PAGERDUTY: PagerDutySender(poster, links),
+        SubscriptionKind.SLACK: SlackSender(poster, links),
+        SubscriptionKind.ALERTMANAGER: AlertmanagerSender(
+            poster, links, firing_for=timedelta(minutes=3 * settings.alert_resend_minutes)
+        ),
+    }
 
 
 _default: Grace | None = None

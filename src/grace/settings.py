@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     # A degradation incident resolves itself once the model's production version has been
     # healthy this long (0: never).
     incident_auto_resolve_minutes: int = Field(default=15, ge=0, le=24 * 60)
+    # Where people reach this service: the links in alerts (incidents, approvals) start here.
+    public_url: str = Field(default="http://127.0.0.1:8000", pattern=r"^https?://[!-~]+$")
+    # A firing alert is sent to Alertmanager again this often (and ends three times this
+    # long after the last send, so it outlives a stopped Grace by that much).
+    alert_resend_minutes: float = Field(default=5.0, gt=0, le=24 * 60)
     # How often grace serve denies expired approval requests and acts on ended windows.
     guardrail_sweep_seconds: float = Field(default=10.0, gt=0, le=3600)
     playbook_stale_seconds: float = Field(

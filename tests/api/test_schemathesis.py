@@ -97,7 +97,14 @@ PROSE_RULES: dict[Operation, set[tuple[str, str]]] = {
     ("PATCH", f"{API}/models/{{model_id}}/settings"): {
         ("error_rate_warning", "must not exceed error_rate_critical")
     },
-    ("POST", f"{API}/subscriptions"): {*_TARGET_RULES, ("secret", "only webhooks are signed")},
+    ("POST", f"{API}/subscriptions"): {
+        *_TARGET_RULES,
+        ("secret", "only webhooks are signed"),
+        ("secret", "must be whsec_"),
+        ("secret", "must hold"),
+        ("secret", "routing key"),
+        ("event_types", "cannot take"),
+    },
     ("POST", f"{API}/subscriptions/{{subscription_id}}/secret"): {
         ("secret", "must hold"),
         ("secret", "must be whsec_"),

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from grace.adapters.webhook import AddressRefused, WebhookSender, check_target
+from grace.adapters.http_post import AddressRefused, HttpPoster, check_target
+from grace.adapters.webhook import WebhookSender
 from grace.bootstrap import Grace, build
 from grace.domain.delivery import DeliveryStatus, Subscription, SubscriptionKind
 from grace.domain.events import Event, EventType
@@ -282,7 +283,7 @@ async def test_the_target_is_checked_again_at_each_connection() -> None:
             allowed_networks=(),
             resolve=rebound,
         )
-    sender = WebhookSender(resolve=rebound)
+    sender = WebhookSender(HttpPoster(resolve=rebound))
     event = Event.of(EventType.MODEL_REGISTERED, "test", "m", {}, _now()).stored(1)
     outcome = await sender.send(_webhook("http://hooks.example.com/x"), event)
     await sender.close()
@@ -328,7 +329,9 @@ async def test_a_misbehaving_receiver_is_a_recorded_failed_attempt(
 ) -> None:
     server, port = await _raw_server(answer)
     sender = WebhookSender(
-        timeout=0.5, allowed_networks=(__import__("ipaddress").ip_network("127.0.0.0/8"),)
+        HttpPoster(
+            timeout=0.5, allowed_networks=(__import__("ipaddress").ip_network("127.0.0.0/8"),)
+        )
     )
     event = Event.of(EventType.MODEL_REGISTERED, "test", "m", {}, _now()).stored(1)
     try:

@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from grace.adapters.webhook import Lanes, WebhookSender
+from grace.adapters.http_post import HttpPoster, Lanes
+from grace.adapters.webhook import WebhookSender
 from grace.domain.delivery import Subscription, SubscriptionKind
 from grace.domain.events import Event, EventType
 
@@ -65,7 +66,9 @@ async def server() -> AsyncIterator[CountingServer]:
 
 
 def _sender() -> WebhookSender:
-    return WebhookSender(timeout=5, allowed_networks=(ipaddress.ip_network("127.0.0.0/8"),))
+    return WebhookSender(
+        HttpPoster(timeout=5, allowed_networks=(ipaddress.ip_network("127.0.0.0/8"),))
+    )
 
 
 def _subscription(port: int) -> Subscription:

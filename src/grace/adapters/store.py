@@ -314,6 +314,9 @@ class StoreSession(Protocol):
         """The events at these log positions (those that exist), by seq."""
 
     # -- subscriptions and deliveries (grace.domain.delivery) ------------------------------
+    def models_with_tags(self, tags: Sequence[str]) -> frozenset[str]:
+        """The models with a version bearing any of ``tags``."""
+
     def insert_subscription(
         self,
         kind: SubscriptionKind,
@@ -325,6 +328,8 @@ class StoreSession(Protocol):
         dependent_name: str | None,
         cursor: int,
         at: datetime,
+        min_severity: Severity | None = None,
+        tags: Sequence[str] | None = None,
     ) -> Subscription: ...
 
     def get_subscription(self, subscription_id: int) -> Subscription:
@@ -399,10 +404,19 @@ class StoreSession(Protocol):
 
     # -- incidents ---------------------------------------------------------------
     def set_incident_paging(
-        self, incident_id: int, *, paged_at: datetime | None = None, held_by: int | None = None
+        self,
+        incident_id: int,
+        *,
+        paged_at: datetime | None = None,
+        held_by: int | None = None,
+        refreshed_at: datetime | None = None,
     ) -> None:
-        """Record when the incident was paged, or the window holding its page (what is
-        given)."""
+        """Record when the incident was paged, the window holding its page, or when its
+        firing alert was last sent again (what is given)."""
+
+    def incidents_to_refresh(self, before: datetime, limit: int = 1000) -> list[Incident]:
+        """Paged, unresolved incidents whose alert was last sent (or refreshed) before
+        ``before``, oldest first."""
 
     def incidents_held_by(self, window_id: int) -> list[Incident]:
         """Unresolved incidents whose page ``window_id`` holds, oldest first."""

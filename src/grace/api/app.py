@@ -144,6 +144,7 @@ async def _housekeeping(grace: Grace) -> None:
             await grace.approvals.expire()
             await grace.windows.release_ended()
             await grace.recovery.resolve_recovered()
+            await grace.paging.refresh()
         except GraceError:
             log.exception("housekeeping failed; trying again shortly")
 

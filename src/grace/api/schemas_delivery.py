@@ -7,13 +7,14 @@ from typing import Annotated
 from pydantic import Field
 
 from grace.api.schemas import _In, _Out
-from grace.api.shapes import Documented, Identifier
+from grace.api.shapes import Documented, Identifier, Tag
 from grace.domain.delivery import (
     DELIVERABLE_TYPES,
     MAX_FILTER_ITEMS,
     MAX_URL_LENGTH,
     SubscriptionKind,
 )
+from grace.domain.severity import Severity
 
 # The scheme must also suit the kind, and the host must not be refused (stated in prose).
 Url = Annotated[
@@ -21,6 +22,8 @@ Url = Annotated[
 ]
 Secret = Annotated[str, Field(pattern=r"^(whsec_)?[A-Za-z0-9+/]+={0,2}$", max_length=200)]
 ModelFilter = Annotated[list[Identifier], Documented(minItems=1, maxItems=MAX_FILTER_ITEMS)]
+TagFilter = Annotated[list[Tag], Documented(minItems=1, maxItems=MAX_FILTER_ITEMS)]
+RoutingKey = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{8,128}$")]
 TypeFilter = Annotated[
     list[Identifier],
     Documented(
@@ -32,18 +35,32 @@ TypeFilter = Annotated[
 
 
 class SubscriptionIn(_In):
-    kind: SubscriptionKind = Field(description="webhook or nats.", examples=["webhook"])
+    kind: SubscriptionKind = Field(
+        description="webhook, nats, or an alerting kind: pagerduty, slack, alertmanager.",
+        examples=["webhook"],
+    )
     url: Url = Field(
-        description="http(s) URL of a webhook, or nats:// URL of a NATS server.",
+        description="http(s) URL of a webhook, a Slack incoming webhook, PagerDuty's Events "
+        "API (https://events.pagerduty.com) or an Alertmanager; or nats:// URL of a NATS "
+        "server. Never logged; a Slack URL's path is never shown.",
         examples=["https://hooks.example.com/grace"],
     )
-    secret: Secret | None = Field(
+    secret: Secret | RoutingKey | None = Field(
         default=None,
         description="Webhooks: the Standard Webhooks signing secret (whsec_...); generated "
-        "and shown once when left out. Never returned.",
+        "and shown once when left out. PagerDuty: the integration's routing key (required). "
+        "Never returned.",
     )
-    event_types: TypeFilter | None = Field(default=None, description="Only these event types.")
+    event_types: TypeFilter | None = Field(
+        default=None,
+        description="Only these event types (an alerting kind takes only alert and "
+        "remediation events, all of those it can carry when left out).",
+    )
     model_ids: ModelFilter | None = Field(default=None, description="Only events of these models.")
+    tags: TagFilter | None = Field(default=None, description="Only events of models with a tag.")
+    min_severity: Severity | None = Field(
+        default=None, description="Only events that say at least this severity."
+    )
 
 
 class SubscriptionOut(_Out):
@@ -52,6 +69,8 @@ class SubscriptionOut(_Out):
     url: str = Field(description="With any credentials masked.")
     event_types: list[str] | None
     model_ids: list[str] | None
+    tags: list[str] | None = None
+    min_severity: str | None = None
     dependent_name: str | None
     created_at: str
     cursor: int = Field(description="The log position up to which deliveries were made.")

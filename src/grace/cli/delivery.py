@@ -16,12 +16,31 @@ def subscriptions() -> None:
 
 @subscriptions.command("add")
 @click.option(
-    "--kind", type=click.Choice(["webhook", "nats"]), default="webhook", show_default=True
+    "--kind",
+    type=click.Choice(["webhook", "nats", "pagerduty", "slack", "alertmanager"]),
+    default="webhook",
+    show_default=True,
 )
-@click.option("--url", required=True, help="The webhook's URL, or the NATS server's.")
-@click.option("--secret", default=None, help="Webhooks: whsec_... (generated when left out).")
+@click.option(
+    "--url",
+    required=True,
+    help="The webhook's URL, the NATS server's, PagerDuty's Events API "
+    "(https://events.pagerduty.com), a Slack incoming webhook or an Alertmanager.",
+)
+@click.option(
+    "--secret",
+    default=None,
+    help="Webhooks: whsec_... (generated when left out); PagerDuty: the routing key.",
+)
 @click.option("--event-type", "event_types", multiple=True, help="Only these; repeat for more.")
 @click.option("--model", "model_ids", multiple=True, help="Only these models; repeat for more.")
+@click.option("--tag", "tags", multiple=True, help="Only models with this tag; repeat for more.")
+@click.option(
+    "--min-severity",
+    type=click.Choice(["low", "medium", "high", "critical"]),
+    default=None,
+    help="Only events that say at least this severity.",
+)
 @DB_OPTION
 @reported
 def subscriptions_add(
@@ -30,6 +49,8 @@ def subscriptions_add(
     secret: str | None,
     event_types: tuple[str, ...],
     model_ids: tuple[str, ...],
+    tags: tuple[str, ...],
+    min_severity: str | None,
     database_url: str | None,
 ) -> None:
     with open_grace(database_url) as grace:
@@ -40,6 +61,8 @@ def subscriptions_add(
                 secret=secret,
                 event_types=list(event_types) or None,
                 model_ids=list(model_ids) or None,
+                tags=list(tags) or None,
+                min_severity=min_severity,
             )
         )
     made = created.subscription

@@ -16,7 +16,7 @@ import hmac
 import ipaddress
 import json
 import secrets
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 from grace.domain.events import Event, EventType
+from grace.domain.severity import Severity
 from grace.domain.timeutil import isoformat
 from grace.domain.validation import MAX_ID_LENGTH, check_identifier
 from grace.errors import InvalidInput
@@ -31,6 +32,7 @@ from grace.errors import InvalidInput
 __all__ = [
     "CLOUDEVENTS_CONTENT_TYPE",
     "DELIVERABLE_TYPES",
+    "HTTP_KINDS",
     "MAX_FILTER_ITEMS",
     "MAX_URL_LENGTH",
     "Attempt",
@@ -68,9 +70,19 @@ DELIVERABLE_TYPES: frozenset[str] = frozenset(
 class SubscriptionKind(StrEnum):
     WEBHOOK = "webhook"
     NATS = "nats"
+    # Alerting (grace.domain.alerts): people paged where they already are.
+    PAGERDUTY = "pagerduty"
+    SLACK = "slack"
+    ALERTMANAGER = "alertmanager"
 
 
-_SCHEMES = {SubscriptionKind.WEBHOOK: {"http", "https"}, SubscriptionKind.NATS: {"nats"}}
+_HTTP = {"http", "https"}
+_SCHEMES = dict.fromkeys(SubscriptionKind, _HTTP) | {SubscriptionKind.NATS: {"nats"}}
+#: The kinds that POST over HTTP, so whose target is checked like a webhook's.
+HTTP_KINDS = frozenset(SubscriptionKind) - {SubscriptionKind.NATS}
+
+
+_SEVERITIES = frozenset(s.value for s in Severity)
 
 
 class DeliveryStatus(StrEnum):
@@ -93,26 +105,43 @@ class Subscription:
     disabled_reason: str | None = None
     #: A dependent of a model (grace.model.rolled_back.v1 to a service that uses it).
     dependent_name: str | None = None
-    #: Signing secrets, newest first (several during a rotation); never shown again.
+    #: Signing secrets, newest first (several during a rotation); never shown again.  For
+    #: PagerDuty, the routing key.
     secrets: tuple[str, ...] = field(default=(), repr=False)
+    #: Routing: only events that say at least this severity (events that say none pass).
+    min_severity: Severity | None = None
+    #: Routing: only events of models with any of these tags.
+    tags: tuple[str, ...] | None = None
 
     @property
     def active(self) -> bool:
         return self.disabled_at is None
 
-    def matches(self, event: Event) -> bool:
+    def matches(self, event: Event, tagged: Collection[str] | None = None) -> bool:
+        """Whether ``event`` is routed here; ``tagged`` is the models bearing one of the
+        subscription's tags (when it names tags)."""
         if self.event_types is not None and event.event_type not in self.event_types:
             return False
-        return self.model_ids is None or event.resource_id in self.model_ids
+        if self.model_ids is not None and event.resource_id not in self.model_ids:
+            return False
+        if self.tags is not None and (tagged is None or event.resource_id not in tagged):
+            return False
+        if self.min_severity is not None:
+            said = event.data.get("severity")
+            if isinstance(said, str) and said in _SEVERITIES:
+                return Severity(said).at_least(self.min_severity)
+        return True
 
     def to_dict(self) -> dict[str, Any]:
         """What a client may see: never a secret, the URL with any credentials masked."""
         return {
             "id": self.id,
             "kind": self.kind.value,
-            "url": mask_url(self.url),
+            "url": mask_url(self.url, whole_path=self.kind is SubscriptionKind.SLACK),
             "event_types": list(self.event_types) if self.event_types is not None else None,
             "model_ids": list(self.model_ids) if self.model_ids is not None else None,
+            "tags": list(self.tags) if self.tags is not None else None,
+            "min_severity": self.min_severity.value if self.min_severity else None,
             "dependent_name": self.dependent_name,
             "created_at": isoformat(self.created_at),
             "cursor": self.cursor,
@@ -351,19 +380,23 @@ def check_filter_list(field_name: str, values: object) -> tuple[str, ...] | None
     return checked
 
 
-def mask_url(url: str) -> str:
-    """The URL with any user name and password replaced by ``***``."""
+def mask_url(url: str, *, whole_path: bool = False) -> str:
+    """The URL with any user name and password replaced by ``***``; with ``whole_path`` (a
+    Slack webhook, whose path is its key) the path and query too."""
     try:
         parts = urlsplit(url)
     except ValueError:
         return "***"
+    path, query = parts.path, parts.query
+    if whole_path:
+        path, query = ("/***" if path not in ("", "/") else path), ("***" if query else "")
     if parts.username is None and parts.password is None:
-        return url
+        return urlunsplit((parts.scheme, parts.netloc, path, query, parts.fragment))
     host = parts.hostname or ""
     if ":" in host:
         host = f"[{host}]"
     netloc = f"***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return urlunsplit((parts.scheme, netloc, path, query, parts.fragment))
 
 
 # -- where a webhook may go --------------------------------------------------------------

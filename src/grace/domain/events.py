@@ -54,6 +54,8 @@ class EventType:
     ALERT_ACKNOWLEDGED = "alert.acknowledged"
     ALERT_RESOLVED = "alert.resolved"
     ALERT_HELD = "alert.held"
+    #: A firing alert sent again, before Alertmanager would forget it.
+    ALERT_REFRESHED = "alert.refreshed"
     WINDOW_CREATED = "maintenance.window_created"
     WINDOW_REMOVED = "maintenance.window_removed"
     WINDOW_ENDED = "maintenance.window_ended"

@@ -239,8 +239,13 @@ class DeliveryWorker:
             end = min(page[-1].seq or start, head)
             page = [e for e in page if (e.seq or 0) <= end]
             behind = [sub for sub in self._held if sub.cursor < end]
+            tagged = self._tagged(behind)
             matching = {
-                sub.id: [e for e in page if (e.seq or 0) > sub.cursor and sub.matches(e)]
+                sub.id: [
+                    e
+                    for e in page
+                    if (e.seq or 0) > sub.cursor and sub.matches(e, tagged.get(sub.id))
+                ]
                 for sub in behind
             }
             with self._store.write() as s:
@@ -257,6 +262,14 @@ class DeliveryWorker:
             ]
             start = end
         return found
+
+    def _tagged(self, subscriptions: Sequence[Subscription]) -> dict[int, frozenset[str]]:
+        """The models bearing a tag of each subscription that routes by tags."""
+        routed = [sub for sub in subscriptions if sub.tags is not None]
+        if not routed:
+            return {}
+        with self._store.read() as s:
+            return {sub.id: s.models_with_tags(sub.tags or ()) for sub in routed}
 
     async def _deliver(self) -> int:
         """One pass over the held subscriptions' ready deliveries: each (subscription,

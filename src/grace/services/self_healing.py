@@ -356,6 +356,8 @@ class SelfHealingEngine:
                 "execution_id": execution.id,
                 "playbook": execution.playbook,
                 "status": execution.status.value,
+                # what alert routing reads (a remediation's severity), when the run has one
+                "severity": execution.context.get("severity"),
                 **extra,
             },
             self._clock.now(),

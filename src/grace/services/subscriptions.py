@@ -14,7 +14,9 @@ from typing import Any
 
 from grace.adapters.store import Store
 from grace.clock import Clock
+from grace.domain.alerts import check_routing_key, routed_types
 from grace.domain.delivery import (
+    HTTP_KINDS,
     Delivery,
     DeliveryStatus,
     Subscription,
@@ -27,6 +29,7 @@ from grace.domain.delivery import (
 )
 from grace.domain.events import EventType
 from grace.domain.records import PlaybookExecution
+from grace.domain.severity import parse_severity
 from grace.domain.validation import check_identifier, check_unicode
 from grace.errors import DependentNotFound, InvalidInput
 from grace.services.clarity import EventLog
@@ -86,14 +89,22 @@ class Subscriptions:
         secret: object = None,
         event_types: object = None,
         model_ids: object = None,
+        tags: object = None,
+        min_severity: object = None,
         dependent_name: str | None = None,
     ) -> Created:
-        """A new subscription; bad input raises InvalidInput naming the field."""
+        """A new subscription; bad input raises InvalidInput naming the field.
+
+        Alerting kinds (pagerduty, slack, alertmanager) take only the events they can carry
+        (grace.domain.alerts.ROUTABLE), all of them unless ``event_types`` says fewer; a
+        pagerduty subscription's ``secret`` is its routing key."""
         checked_kind = check_kind(kind)
         check_url(checked_kind, url)
         target = check_unicode("url", str(url))
-        types = check_filter_list("event_types", event_types)
+        types = routed_types(checked_kind, check_filter_list("event_types", event_types))
         models = check_filter_list("model_ids", model_ids)
+        tag_filter = check_filter_list("tags", tags)
+        level = None if min_severity is None else parse_severity(min_severity, "min_severity")
         generated: str | None = None
         secrets: tuple[str, ...] = ()
         if checked_kind is SubscriptionKind.WEBHOOK:
@@ -102,9 +113,14 @@ class Subscriptions:
                 secrets = (generated,)
             else:
                 secrets = (check_secret(secret),)
-            await self._check_target(target)
+        elif checked_kind is SubscriptionKind.PAGERDUTY:
+            secrets = (check_routing_key(secret),)
         elif secret is not None:
-            raise InvalidInput("secret", "only webhooks are signed; leave it out for nats")
+            raise InvalidInput(
+                "secret", f"only webhooks are signed; leave it out for {checked_kind.value}"
+            )
+        if checked_kind in HTTP_KINDS:
+            await self._check_target(target)
 
         def write() -> Subscription:
             with self._store.write() as s:
@@ -117,6 +133,8 @@ class Subscriptions:
                     dependent_name=dependent_name,
                     cursor=self._events.latest_seq(),
                     at=self._clock.now(),
+                    min_severity=level,
+                    tags=tag_filter,
                 )
 
         created = await self._run(write)

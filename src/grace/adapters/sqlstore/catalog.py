@@ -239,6 +239,18 @@ class CatalogSession(SessionBase):
             query = query.where(_v.c.id.in_(tagged))
         return [row_entry(r) for r in self._conn.execute(query.limit(page))]
 
+    def models_with_tags(self, tags: Sequence[str]) -> frozenset[str]:
+        if not tags:
+            return frozenset()
+        rows = self._conn.execute(
+            select(_m.c.model_id)
+            .distinct()
+            .join_from(version_tags, _v, version_tags.c.version_pk == _v.c.id)
+            .join(_m, _v.c.model_pk == _m.c.id)
+            .where(version_tags.c.tag.in_(list(tags)))
+        )
+        return frozenset(r[0] for r in rows)
+
     def _set_tags(self, version_pk: int, tags: Sequence[str], *, replace: bool) -> None:
         if replace:
             self._conn.execute(version_tags.delete().where(version_tags.c.version_pk == version_pk))

@@ -23,6 +23,7 @@ from grace.domain.delivery import (
     SubscriptionKind,
 )
 from grace.domain.events import Event
+from grace.domain.severity import Severity
 from grace.errors import Conflict, DeliveryNotFound, SubscriptionNotFound
 
 __all__ = ["DeliverySession"]
@@ -62,6 +63,8 @@ def _subscription(row: AnyRow) -> Subscription:
         disabled_reason=row.disabled_reason,
         dependent_name=row.dependent_name,
         secrets=tuple(row.secrets or ()),
+        min_severity=Severity(row.min_severity) if row.min_severity else None,
+        tags=_tuple(row.tags),
     )
 
 
@@ -104,6 +107,8 @@ class DeliverySession(SessionBase):
         dependent_name: str | None,
         cursor: int,
         at: datetime,
+        min_severity: Severity | None = None,
+        tags: Sequence[str] | None = None,
     ) -> Subscription:
         pk = new_id(
             self._conn.execute(
@@ -116,6 +121,8 @@ class DeliverySession(SessionBase):
                     dependent_name=dependent_name,
                     cursor=cursor,
                     created_at=at,
+                    min_severity=min_severity.value if min_severity else None,
+                    tags=list(tags) if tags is not None else None,
                 )
             )
         )

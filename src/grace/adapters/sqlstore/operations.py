@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    func,
     insert,
     select,
     update,
@@ -65,17 +66,39 @@ class OperationsSession(SessionBase):
         return row_incident(row) if row else None
 
     def set_incident_paging(
-        self, incident_id: int, *, paged_at: datetime | None = None, held_by: int | None = None
+        self,
+        incident_id: int,
+        *,
+        paged_at: datetime | None = None,
+        held_by: int | None = None,
+        refreshed_at: datetime | None = None,
     ) -> None:
         values: dict[str, Any] = {}
         if paged_at is not None:
             values["paged_at"] = paged_at
         if held_by is not None:
             values["page_held_by"] = held_by
+        if refreshed_at is not None:
+            values["alert_refreshed_at"] = refreshed_at
         if values:
             self._conn.execute(
                 update(incidents).where(incidents.c.id == incident_id).values(**values)
             )
+
+    def incidents_to_refresh(self, before: datetime, limit: int = 1000) -> list[Incident]:
+        i = incidents
+        last = func.coalesce(i.c.alert_refreshed_at, i.c.paged_at)
+        rows = self._conn.execute(
+            select(i)
+            .where(
+                i.c.paged_at.is_not(None),
+                i.c.status != IncidentStatus.RESOLVED.value,
+                last <= before,
+            )
+            .order_by(i.c.id)
+            .limit(page_size(limit))
+        )
+        return [row_incident(r) for r in rows]
 
     def incidents_held_by(self, window_id: int) -> list[Incident]:
         i = incidents

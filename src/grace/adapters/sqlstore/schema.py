@@ -207,6 +207,8 @@ incidents = Table(
     # holding its page back.
     Column("paged_at", UTCDateTime(), nullable=True),
     Column("page_held_by", BigInteger(), nullable=True),
+    # When a firing alert was last sent again (Alertmanager forgets one not re-sent).
+    Column("alert_refreshed_at", UTCDateTime(), nullable=True),
     # One unresolved incident per cause: a repeat becomes an occurrence of it.
     Index(
         "uq_incidents_open_dedup_key",
@@ -338,6 +340,9 @@ subscriptions = Table(
     Column("event_types", JSONDoc, nullable=True),
     Column("model_ids", JSONDoc, nullable=True),
     Column("dependent_name", String(200), nullable=True),
+    # Routing (grace.domain.delivery.Subscription.matches).
+    Column("min_severity", String(20), nullable=True),
+    Column("tags", JSONDoc, nullable=True),
     Column("cursor", BigInteger(), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("disabled_at", UTCDateTime(), nullable=True),

@@ -41,7 +41,8 @@ async def _with_counts(grace: Grace, run: Any, subscription_id: int) -> dict[str
 
 @router.post("/subscriptions", response_model=SubscriptionCreatedOut, status_code=201)
 async def create_subscription(body: SubscriptionIn, grace: GraceDep, _: Admin) -> JSONReply:
-    """Send matching events to a webhook or a NATS server, from now on."""
+    """Send matching events to a webhook, a NATS server, PagerDuty, Slack or an
+    Alertmanager, from now on."""
     return _created(
         await grace.subscriptions.create(
             body.kind,
@@ -49,6 +50,8 @@ async def create_subscription(body: SubscriptionIn, grace: GraceDep, _: Admin) -
             secret=body.secret,
             event_types=body.event_types,
             model_ids=body.model_ids,
+            tags=body.tags,
+            min_severity=body.min_severity,
         )
     )
 

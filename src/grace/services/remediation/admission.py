@@ -59,6 +59,7 @@ def run_event(event_type: str, run: PlaybookExecution, at: datetime, **extra: An
         "status": run.status.value,
         "reason": run.reason,
         "version": run.context.get("current_version"),
+        "severity": run.context.get("severity"),
         "incident_id": run.context.get("incident_id"),
         **extra,
     }

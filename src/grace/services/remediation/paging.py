@@ -5,13 +5,17 @@ end of a maintenance window calls it for the pages the window held."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from grace.adapters.store import StoreSession
+from grace.adapters.store import Store, StoreSession
+from grace.clock import Clock
+from grace.domain.delivery import SubscriptionKind
 from grace.domain.events import Event, EventType
 from grace.domain.paging import Change, Page, alert_data, page_for
 from grace.domain.records import Incident
 from grace.domain.remediation import RESOURCE_TYPE
+from grace.services.follower import EventFollower
+from grace.services.runner import Runner
 
 __all__ = ["Paging"]
 
@@ -25,6 +29,50 @@ _EVENT = {
 
 
 class Paging:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        clock: Clock,
+        run: Runner,
+        follower: EventFollower,
+        resend_every: timedelta,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._run = run
+        self._follower = follower
+        self.resend_every = resend_every
+
+    async def refresh(self) -> list[Event]:
+        """Send the firing alerts again that are due (``alert.refreshed``), while an
+        Alertmanager subscription is active: Alertmanager forgets an alert whose end has
+        passed.  The server calls this."""
+
+        def write() -> list[Event]:
+            with self._store.write() as s:
+                active = [
+                    sub
+                    for sub in s.list_subscriptions(limit=1000)
+                    if sub.active and sub.kind is SubscriptionKind.ALERTMANAGER
+                ]
+                if not active:
+                    return []
+                now = self._clock.now()
+                events = []
+                for incident in s.incidents_to_refresh(now - self.resend_every):
+                    s.set_incident_paging(incident.id, refreshed_at=now)
+                    data = alert_data(incident, Page.TRIGGER, now)
+                    event = Event.of(
+                        EventType.ALERT_REFRESHED, SOURCE, incident.resource_id, data, now
+                    )
+                    events.append(s.append_event(event))
+                return events
+
+        events = await self._run(write)
+        await self._follower.announce(events)
+        return events
+
     def on_change(
         self, s: StoreSession, incident: Incident, change: Change, now: datetime
     ) -> list[Event]:
