@@ -191,6 +191,7 @@ def build(
         ),
         lease_seconds=settings.delivery_lease_seconds,
         poll_seconds=settings.delivery_poll_seconds,
+        on_outcome=paging.note_delivery,
     )
     follower.on_commit(delivery.nudge)
     subscriptions = Subscriptions(

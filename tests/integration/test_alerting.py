@@ -62,7 +62,15 @@ async def test_pagerduty_hears_trigger_acknowledge_and_resolve(alerting: Grace) 
         await alerting.incidents.acknowledge(incident, actor="alice")
         await alerting.incidents.resolve(incident, actor="alice")
         await until(lambda: len(pd.accepted()) == 3)
+        await until(
+            lambda: (
+                created.subscription.id
+                and alerting.subscriptions.counts(created.subscription.id)["delivered"] == 3
+            )
+        )
 
+    kinds = [t.kind for t in alerting.incidents.get_incident(incident).timeline]
+    assert kinds.count("alert_delivered") == 3  # each page's delivery is on the timeline
     trigger, ack, resolve = _bodies(pd)
     assert {r.path for r in pd.accepted()} == {"/v2/enqueue"}
     assert [b["event_action"] for b in (trigger, ack, resolve)] == [
@@ -104,6 +112,14 @@ async def test_pagerduty_400_is_not_retried_and_429_is(alerting: Grace) -> None:
         await until(lambda: alerting.subscriptions.counts(good.subscription.id)["delivered"] == 1)
         await until(lambda: alerting.subscriptions.counts(refused.subscription.id)["dead"] == 1)
     assert len(pd.received) == 2  # the 429, then the success
+    (incident,) = alerting.incidents.list_incidents()
+    notes = alerting.incidents.get_incident(incident.id).timeline
+    assert sorted(t.kind for t in notes if t.kind.startswith("alert_")) == [
+        "alert_dead",
+        "alert_delivered",
+    ]
+    (dead,) = [t for t in notes if t.kind == "alert_dead"]
+    assert "after 1 tries: 400" in dead.message
     assert len(bad.received) == 1  # a 400 is a dead letter at once
 
 

@@ -33,7 +33,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from grace.adapters.senders import Sender
-from grace.adapters.store import AttemptResult, Store
+from grace.adapters.store import AttemptResult, Store, StoreSession
 from grace.clock import Clock
 from grace.domain.delivery import (
     Attempt,
@@ -51,9 +51,13 @@ from grace.errors import GraceError
 from grace.services.clarity import EventLog
 from grace.services.runner import Runner
 
-__all__ = ["DeliveryWorker", "judge"]
+__all__ = ["DeliveryWorker", "OutcomeHook", "judge"]
 
 log = logging.getLogger("grace.delivery")
+
+#: Called in the transaction that records a delivery's last attempt (delivered or dead):
+#: where what became of a page is noted on its incident (grace.services.remediation.paging).
+OutcomeHook = Callable[[StoreSession, Subscription, Event, AttemptResult], None]
 
 # While events are coming, a subscription made by another process is found within this.
 _NOTICE_NEW = timedelta(seconds=0.5)
@@ -98,7 +102,9 @@ class DeliveryWorker:
         batch: int = 500,
         concurrency: int = 16,
         jitter: Callable[[], float] = random.random,
+        on_outcome: OutcomeHook | None = None,
     ) -> None:
+        self._on_outcome = on_outcome
         self._store = store
         self._events = events
         self._clock = clock
@@ -285,6 +291,7 @@ class DeliveryWorker:
         if not chains:
             return 0
         results: list[AttemptResult] = []
+        finished: list[tuple[Subscription, Event, AttemptResult]] = []
         gone: set[int] = set()
         limit = asyncio.Semaphore(self._concurrency)
         deadline = asyncio.get_running_loop().time() + self._lease.total_seconds() / 3
@@ -310,6 +317,8 @@ class DeliveryWorker:
                         delivery, outcome, self.policy, self._clock.now(), self._jitter()
                     )
                     results.append(result)
+                    if result.status is not DeliveryStatus.PENDING:
+                        finished.append((subscription, event, result))
                     if found is Verdict.GONE:
                         gone.add(subscription.id)
                     if result.status is not DeliveryStatus.DELIVERED:
@@ -318,7 +327,7 @@ class DeliveryWorker:
         await asyncio.gather(
             *(send_chain(held[sub_id], chain) for (sub_id, _), chain in chains.items())
         )
-        await self._run(self._record, results, gone)
+        await self._run(self._record, results, gone, finished)
         for sub_id in gone:
             log.warning("subscription %s answered 410 Gone: disabled", sub_id)
         if gone:
@@ -332,9 +341,17 @@ class DeliveryWorker:
             pending, next_due = s.open_deliveries(subscription_ids, now, self._batch)
             return pending, s.events_at([d.seq for d in pending]), next_due
 
-    def _record(self, results: Sequence[AttemptResult], gone: set[int]) -> None:
+    def _record(
+        self,
+        results: Sequence[AttemptResult],
+        gone: set[int],
+        finished: Sequence[tuple[Subscription, Event, AttemptResult]],
+    ) -> None:
         with self._store.write() as s:
             s.record_attempts(results)
+            if self._on_outcome is not None:
+                for subscription, event, result in finished:
+                    self._on_outcome(s, subscription, event, result)
             for subscription_id in gone:
                 s.disable_subscription(
                     subscription_id, "the receiver answered 410 Gone", self._clock.now()

@@ -5,15 +5,17 @@ end of a maintenance window calls it for the pages the window held."""
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime, timedelta
 
-from grace.adapters.store import Store, StoreSession
+from grace.adapters.store import AttemptResult, Store, StoreSession
 from grace.clock import Clock
-from grace.domain.delivery import SubscriptionKind
+from grace.domain.delivery import DeliveryStatus, Subscription, SubscriptionKind
 from grace.domain.events import Event, EventType
 from grace.domain.paging import Change, Page, alert_data, page_for
 from grace.domain.records import Incident
 from grace.domain.remediation import RESOURCE_TYPE
+from grace.errors import IncidentNotFound
 from grace.services.follower import EventFollower
 from grace.services.runner import Runner
 
@@ -72,6 +74,37 @@ class Paging:
         events = await self._run(write)
         await self._follower.announce(events)
         return events
+
+    def note_delivery(
+        self, s: StoreSession, subscription: Subscription, event: Event, result: AttemptResult
+    ) -> None:
+        """Inside ``s``: what became of a page (delivered, or given up) on its incident."""
+        incident_id = event.data.get("incident_id")
+        if not event.event_type.startswith("alert.") or not isinstance(incident_id, int):
+            return
+        delivered = result.status is DeliveryStatus.DELIVERED
+        where = f"{subscription.kind.value} subscription {subscription.id}"
+        attempt = result.attempt
+        message = (
+            f"{event.event_type} delivered to {where}"
+            if delivered
+            else f"{event.event_type} given up for {where} after {result.tries} tries: "
+            f"{attempt.error or attempt.status_code}"
+        )
+        with contextlib.suppress(IncidentNotFound):
+            s.append_timeline(
+                incident_id,
+                self._clock.now(),
+                "alert_delivered" if delivered else "alert_dead",
+                message,
+                actor=SOURCE,
+                data={
+                    "subscription_id": subscription.id,
+                    "delivery_id": result.delivery_id,
+                    "status_code": attempt.status_code,
+                    "tries": result.tries,
+                },
+            )
 
     def on_change(
         self, s: StoreSession, incident: Incident, change: Change, now: datetime
