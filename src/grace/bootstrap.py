@@ -38,6 +38,7 @@ from grace.services.remediation.approvals import Approvals
 from grace.services.remediation.paging import Paging
 from grace.services.remediation.policies import RemediationPolicies
 from grace.services.remediation.recovery import Recovery
+from grace.services.remediation.verification import Verification
 from grace.services.remediation.windows import MaintenanceWindows
 from grace.services.runner import Runner
 from grace.services.self_healing import SelfHealingEngine
@@ -82,6 +83,8 @@ class Grace:
     recovery: Recovery
     #: Pages about incidents (alert events), and firing alerts sent again.
     paging: Paging
+    #: Rollbacks judged once their verification window has passed.
+    verification: Verification
     _closed: bool = field(default=False, repr=False)
 
     async def aclose(self) -> None:
@@ -162,6 +165,7 @@ def build(
             breaker_after=settings.remediation_breaker_after,
             approval_ttl=timedelta(minutes=settings.approval_ttl_minutes),
         ),
+        verify_for=timedelta(minutes=settings.rollback_verification_minutes),
     )
     registry = ModelRegistry(
         store,
@@ -219,6 +223,15 @@ def build(
         check=registry.check_rollback_triggers,
         healthy_for=timedelta(minutes=settings.incident_auto_resolve_minutes),
     )
+    verification = Verification(
+        store,
+        clock=clock,
+        run=run,
+        follower=follower,
+        incidents=incidents,
+        check=registry.check_rollback_triggers,
+        window=timedelta(minutes=settings.rollback_verification_minutes),
+    )
     approvals = Approvals(
         store, clock=clock, run=run, follower=follower, engine=engine_, pipeline=remediation
     )
@@ -243,6 +256,7 @@ def build(
         policies,
         recovery,
         paging,
+        verification,
     )
 
 

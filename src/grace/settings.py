@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     remediation_max_fleet_per_hour: int = Field(default=20, ge=0, le=100_000)
     remediation_breaker_after: int = Field(default=3, ge=0, le=1000)
     approval_ttl_minutes: float = Field(default=60.0, gt=0, le=7 * 24 * 60)
+    # After a successful rollback, the restored version must be healthy this long (0: no
+    # verification); otherwise its incident escalates to CRITICAL.
+    rollback_verification_minutes: int = Field(default=10, ge=0, le=24 * 60)
     # A degradation incident resolves itself once the model's production version has been
     # healthy this long (0: never).
     incident_auto_resolve_minutes: int = Field(default=15, ge=0, le=24 * 60)

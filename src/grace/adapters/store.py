@@ -630,6 +630,16 @@ class StoreSession(Protocol):
         """Whether each of the model's last ``limit`` finished remediation runs succeeded,
         newest first."""
 
+    def schedule_verification(self, execution_id: int, at: datetime) -> None:
+        """Judge the run's restored version at ``at``."""
+
+    def claim_verification(self, execution_id: int, now: datetime) -> bool:
+        """Take a verification that is due (it is no longer due); False if another process
+        took it first."""
+
+    def verifications_due(self, now: datetime, limit: int = 100) -> list[PlaybookExecution]:
+        """Runs whose verification time has come, oldest first."""
+
     def executions_in(
         self,
         status: ExecutionStatus,

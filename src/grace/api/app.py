@@ -145,6 +145,7 @@ async def _housekeeping(grace: Grace) -> None:
             await grace.windows.release_ended()
             await grace.recovery.resolve_recovered()
             await grace.paging.refresh()
+            await grace.verification.verify_due()
         except GraceError:
             log.exception("housekeeping failed; trying again shortly")
 

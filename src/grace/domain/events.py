@@ -49,6 +49,8 @@ class EventType:
     REMEDIATION_APPROVED = "remediation.approved"
     BREAKER_OPENED = "remediation.breaker_opened"
     BREAKER_CLOSED = "remediation.breaker_closed"
+    #: What the verification window found of a rollback (verified, failed, unverified).
+    ROLLBACK_VERIFIED = "remediation.rollback_verified"
     # Pages about an incident (grace.domain.paging), for the alerting subscriptions.
     ALERT_TRIGGERED = "alert.triggered"
     ALERT_ACKNOWLEDGED = "alert.acknowledged"

@@ -240,6 +240,51 @@ class IncidentRegistry:
             times = s.incident_times(since, until, resource_id=model_id, limit=MAX_STATS_ROWS)
         return incident_stats(times, since, until)
 
+    async def escalate(
+        self, incident_id: int, severity: Severity | str, *, reason: str, actor: str
+    ) -> Incident:
+        """Raise an incident's severity (it pages again); a resolved one recurs as a new
+        incident at that severity, linked to it."""
+        level = parse_severity(severity)
+        check_optional_text("reason", reason)
+
+        def write() -> tuple[Incident, list[Event]]:
+            with self._store.write() as s:
+                current = s.get_incident(incident_id)
+                now = self._clock.now()
+                if current.status is IncidentStatus.RESOLVED:
+                    new = NewIncident(
+                        current.source,
+                        current.resource_type,
+                        current.resource_id,
+                        level,
+                        current.title,
+                        current.description,
+                        current.context,
+                        current.dedup_key,
+                    )
+                    incident, events = self._open_or_recur_in(s, new)
+                else:
+                    incident = s.record_occurrence(current.id, level, current.context, now)
+                    events = [
+                        s.append_event(self._event(EventType.INCIDENT_OCCURRED, incident, now))
+                    ]
+                    if incident.severity is not current.severity:
+                        events += self._paging(s, incident, Change.SEVERITY_RAISED, now)
+                s.append_timeline(
+                    incident.id,
+                    now,
+                    "escalated",
+                    reason,
+                    actor=actor,
+                    data={"severity": level.value},
+                )
+                return s.get_incident(incident.id), events
+
+        incident, events = await self._run(write)
+        await self._follower.announce(events)
+        return incident
+
     # -- acting on incidents ------------------------------------------------------------
     async def acknowledge(
         self, incident_id: int, *, actor: str | None = None, note: str | None = None

@@ -232,6 +232,29 @@ class GuardrailSession(SessionBase):
         )
         return [r[0] == ExecutionStatus.SUCCEEDED.value for r in rows]
 
+    def schedule_verification(self, execution_id: int, at: datetime) -> None:
+        p = playbook_executions
+        self._conn.execute(update(p).where(p.c.id == execution_id).values(verify_at=at))
+
+    def claim_verification(self, execution_id: int, now: datetime) -> bool:
+        p = playbook_executions
+        taken = self._conn.execute(
+            update(p)
+            .where(p.c.id == execution_id, p.c.verify_at.is_not(None), p.c.verify_at <= now)
+            .values(verify_at=None)
+        )
+        return bool(taken.rowcount)
+
+    def verifications_due(self, now: datetime, limit: int = 100) -> list[PlaybookExecution]:
+        p = playbook_executions
+        rows = self._conn.execute(
+            select(p)
+            .where(p.c.verify_at.is_not(None), p.c.verify_at <= now)
+            .order_by(p.c.verify_at, p.c.id)
+            .limit(page_size(limit))
+        )
+        return [row_execution(r) for r in rows]
+
     def executions_in(
         self,
         status: ExecutionStatus,

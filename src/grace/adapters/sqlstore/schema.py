@@ -266,10 +266,13 @@ playbook_executions = Table(
     Column("expires_at", UTCDateTime(), nullable=True),
     Column("decided_by", String(200), nullable=True),
     Column("decided_at", UTCDateTime(), nullable=True),
+    # When a successful rollback's restored version is judged (cleared once it is).
+    Column("verify_at", UTCDateTime(), nullable=True),
     Index("ix_playbook_executions_resource_id_id", "resource_id", "id"),
     Index("ix_playbook_executions_status", "status"),
     Index("ix_playbook_executions_correlation_id", "correlation_id"),
     Index("ix_playbook_executions_started_at", "started_at"),
+    Index("ix_playbook_executions_verify_at", "verify_at"),
 )
 
 # A model's remediation policy (grace.domain.guardrails.RemediationPolicy); a model without

@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from grace.adapters.store import Store
@@ -99,8 +100,10 @@ class Remediation:
         follower: EventFollower,
         deployments: Deployments,
         limits: GuardrailLimits | None = None,
+        verify_for: timedelta = timedelta(minutes=10),
     ) -> None:
         self.limits = limits or GuardrailLimits()
+        self.verify_for = verify_for
         self._deployments = deployments
         self._store = store
         self._events = events
@@ -159,6 +162,7 @@ class Remediation:
             return remediation | {"message": admission.decision.message}
         remediation |= await self.run_playbook(context, admission.run)
         await self.check_breaker(str(context["model_id"]), remediation)
+        await self.schedule_verification(remediation)
         return remediation
 
     async def _call(self, kind: str, model_id: str, callback: Callback, **kwargs: Any) -> bool:
@@ -275,6 +279,20 @@ class Remediation:
             return {"execution_id": admitted.id, "status": "failed", "error": exc.detail}
         return remediation_summary(execution.to_dict())
 
+    async def schedule_verification(self, remediation: Mapping[str, Any]) -> None:
+        """After a successful rollback: judge the restored version once the verification
+        window has passed (grace.services.remediation.verification)."""
+        execution_id = remediation.get("execution_id")
+        succeeded = remediation.get("status") == ExecutionStatus.SUCCEEDED.value
+        if not succeeded or not isinstance(execution_id, int) or self.verify_for <= timedelta(0):
+            return
+
+        def write() -> None:
+            with self._store.write() as s:
+                s.schedule_verification(execution_id, self._clock.now() + self.verify_for)
+
+        await self._run(write)
+
     async def check_breaker(self, model_id: str, remediation: Mapping[str, Any]) -> None:
         """After a failed run: K failed runs in a row open the model's circuit breaker."""
         if remediation.get("status") != ExecutionStatus.FAILED.value:
@@ -319,6 +337,7 @@ class Remediation:
         (never the guide's callback: a human approved this run), the breaker, the notice."""
         remediation = {"playbook": run.playbook} | await self._run_admitted(run)
         await self.check_breaker(run.resource_id, remediation)
+        await self.schedule_verification(remediation)
         await self.notify_ops(run.resource_id, run.context, remediation)
         return remediation
 
