@@ -35,6 +35,7 @@ from grace.services.model_registry import ModelRegistry
 from grace.services.playbooks import model_rollback_playbook
 from grace.services.remediation import Remediation
 from grace.services.remediation.approvals import Approvals
+from grace.services.remediation.drills import Drills
 from grace.services.remediation.paging import Paging
 from grace.services.remediation.policies import RemediationPolicies
 from grace.services.remediation.recovery import Recovery
@@ -85,6 +86,8 @@ class Grace:
     paging: Paging
     #: Rollbacks judged once their verification window has passed.
     verification: Verification
+    #: Rollback drills over the fleet.
+    drills: Drills
     _closed: bool = field(default=False, repr=False)
 
     async def aclose(self) -> None:
@@ -223,6 +226,14 @@ def build(
         check=registry.check_rollback_triggers,
         healthy_for=timedelta(minutes=settings.incident_auto_resolve_minutes),
     )
+    drills = Drills(
+        store,
+        clock=clock,
+        run=run,
+        follower=follower,
+        deployments=deployments,
+        incidents=incidents,
+    )
     verification = Verification(
         store,
         clock=clock,
@@ -257,6 +268,7 @@ def build(
         recovery,
         paging,
         verification,
+        drills,
     )
 
 

@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     # After a successful rollback, the restored version must be healthy this long (0: no
     # verification); otherwise its incident escalates to CRITICAL.
     rollback_verification_minutes: int = Field(default=10, ge=0, le=24 * 60)
+    # grace serve runs a rollback drill this often (0: only when asked), opening a LOW
+    # incident per model it could not heal.
+    drill_every_hours: float = Field(default=0.0, ge=0, le=24 * 366)
     # A degradation incident resolves itself once the model's production version has been
     # healthy this long (0: never).
     incident_auto_resolve_minutes: int = Field(default=15, ge=0, le=24 * 60)

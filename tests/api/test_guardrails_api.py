@@ -228,3 +228,16 @@ async def test_incident_statistics_over_http(build_api: BuildApi, clock: FakeClo
     assert stats["models"][MODEL]["acknowledged"] == 1
     assert one["acknowledgement_seconds"] == 180.0
     assert one["recurrence_of"] is None
+
+
+async def test_a_drill_over_http(build_api: BuildApi) -> None:
+    grace, app = build_api()
+    register(grace.registry, MODEL, "1", production=True)
+    async with client_for(app) as c:
+        quiet = ok(await c.post(f"{API}/drills"))
+        loud = ok(await c.post(f"{API}/drills", json={"open_incidents": True}))
+        problem(await c.post(f"{API}/drills", json={"open_incidents": "yes"}), 422)
+    assert quiet["models"] == 1
+    assert quiet["findings"][MODEL]["kind"] == "no_stable_version"
+    assert quiet["incidents"] == []
+    assert len(loud["incidents"]) == 1

@@ -105,6 +105,7 @@ EXPECTED_SCOPES: dict[tuple[str, str], Scope | tuple[Scope, ...]] = {
     ("POST", f"{API}/models/{{model_id}}/remediation/breaker/close"): Scope.OPERATE,
     ("POST", f"{API}/executions/{{execution_id}}/approve"): Scope.OPERATE,
     ("POST", f"{API}/executions/{{execution_id}}/deny"): Scope.OPERATE,
+    ("POST", f"{API}/drills"): Scope.OPERATE,
     ("POST", f"{API}/maintenance-windows"): Scope.OPERATE,
     ("GET", f"{API}/maintenance-windows"): Scope.READ,
     ("GET", f"{API}/maintenance-windows/{{window_id}}"): Scope.READ,
@@ -132,6 +133,7 @@ BODIES: dict[tuple[str, str], Any] = {
         "url": "https://93.184.215.14/hook",
     },
     ("PATCH", f"{API}/models/{{model_id}}/remediation"): {"dry_run": False},
+    ("POST", f"{API}/drills"): {"open_incidents": False},
     ("POST", f"{API}/maintenance-windows"): {
         "model_id": None,
         "starts_at": "2030-01-01T00:00:00Z",

@@ -226,3 +226,8 @@ def test_maintenance_windows_approvals_and_policies_from_the_command_line(
     twice = _grace("playbooks", "deny", str(waiting.id), cwd=tmp_path, env=env)
     assert twice.returncode == 2
     assert "not waiting_approval" in twice.stderr
+
+    drilled = _grace("drill", cwd=tmp_path, env=env)
+    assert drilled.returncode == 0, drilled.stderr
+    assert "rollback drill over 1 production models" in drilled.stdout
+    assert "FAIL  fraud: no_stable_version" in drilled.stdout  # 2 is rolled back; 1 is alone

@@ -135,6 +135,8 @@ async def _housekeeping(grace: Grace) -> None:
     orphans_every = min(60.0, grace.settings.playbook_stale_seconds / 2)
     loop = asyncio.get_running_loop()
     orphans_due = loop.time() + orphans_every
+    drill_every = grace.settings.drill_every_hours * 3600
+    drill_due = loop.time() + drill_every
     while True:
         await asyncio.sleep(min(every, max(0.0, orphans_due - loop.time())))
         try:
@@ -146,6 +148,9 @@ async def _housekeeping(grace: Grace) -> None:
             await grace.recovery.resolve_recovered()
             await grace.paging.refresh()
             await grace.verification.verify_due()
+            if drill_every and loop.time() >= drill_due:
+                drill_due = loop.time() + drill_every
+                await grace.drills.run(open_incidents=True)
         except GraceError:
             log.exception("housekeeping failed; trying again shortly")
 

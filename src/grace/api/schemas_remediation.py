@@ -4,9 +4,9 @@ windows, approvals."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, StrictBool
 
 from grace.api.schemas import KeptBool, WholeNumber, _In, _Out
 from grace.api.shapes import Documented, Identifier
@@ -75,3 +75,19 @@ class WindowOut(_Out):
     on_end: str
     removed_at: str | None
     released_at: str | None
+
+
+class DrillIn(_In):
+    open_incidents: StrictBool = Field(
+        default=False, description="Open a LOW incident for each model it could not heal."
+    )
+
+
+class DrillOut(_Out):
+    at: str
+    models: int = Field(description="Production models drilled.")
+    healable: dict[str, dict[str, str]] = Field(description="model -> from_version, to_version")
+    findings: dict[str, dict[str, Any]] = Field(
+        description="model -> kind (no_stable_version, restore_fails_gates) and detail"
+    )
+    incidents: list[int]

@@ -11,7 +11,7 @@ import logging
 import click
 
 from grace.cli.delivery import deliver, deliveries, dependents, subscriptions
-from grace.cli.remediation import maintenance, playbooks, remediation
+from grace.cli.remediation import drill, maintenance, playbooks, remediation
 from grace.cli.service import db, demo, serve
 from grace.cli.tokens import tokens
 
@@ -36,6 +36,7 @@ for _command in (
     maintenance,
     playbooks,
     remediation,
+    drill,
     db,
 ):
     main.add_command(_command)

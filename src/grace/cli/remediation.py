@@ -245,3 +245,23 @@ def remediation_close_breaker(model_id: str, actor: str | None, database_url: st
     with open_grace(database_url) as grace:
         policy = asyncio.run(grace.policies.close_breaker(model_id, actor=_actor(actor)))
     click.echo(f"automatic remediation of {policy.model_id} is back on")
+
+
+@click.command()
+@click.option("--open-incidents", is_flag=True, help="A LOW incident per model not healable.")
+@DB_OPTION
+@reported
+def drill(open_incidents: bool, database_url: str | None) -> None:
+    """A rollback drill: model_rollback as a dry run for every production model."""
+    with open_grace(database_url) as grace:
+        report = asyncio.run(grace.drills.run(open_incidents=open_incidents))
+    click.echo(
+        f"rollback drill over {report.models} production models: "
+        f"{len(report.healable)} healable, {len(report.findings)} not"
+    )
+    for model, plan in sorted(report.healable.items()):
+        click.echo(f"  ok    {model}: {plan['from_version']} -> {plan['to_version']}")
+    for model, found in sorted(report.findings.items()):
+        click.echo(f"  FAIL  {model}: {found['kind']}: {found['detail']}")
+    if report.incidents:
+        click.echo(f"opened incidents {', '.join(map(str, report.incidents))}")

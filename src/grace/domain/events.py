@@ -58,6 +58,8 @@ class EventType:
     ALERT_HELD = "alert.held"
     #: A firing alert sent again, before Alertmanager would forget it.
     ALERT_REFRESHED = "alert.refreshed"
+    DRILL_FINDING = "drill.finding"
+    DRILL_FINISHED = "drill.finished"
     WINDOW_CREATED = "maintenance.window_created"
     WINDOW_REMOVED = "maintenance.window_removed"
     WINDOW_ENDED = "maintenance.window_ended"

@@ -10,7 +10,14 @@ from fastapi import APIRouter
 from grace.api.deps import GraceDep, ModelId, Operator, Reader, RecordId, Run, Writer
 from grace.api.responses import JSONReply, reply
 from grace.api.schemas import ExecutionOut
-from grace.api.schemas_remediation import PolicyIn, PolicyOut, WindowIn, WindowOut
+from grace.api.schemas_remediation import (
+    DrillIn,
+    DrillOut,
+    PolicyIn,
+    PolicyOut,
+    WindowIn,
+    WindowOut,
+)
 from grace.api.shapes import Identifier
 
 router = APIRouter(prefix="/api/model-registry", tags=["guardrails"])
@@ -53,6 +60,16 @@ async def approve(execution_id: RecordId, grace: GraceDep, caller: Operator) -> 
 async def deny(execution_id: RecordId, grace: GraceDep, caller: Operator) -> JSONReply:
     """Deny a remediation waiting for approval: it ends, and the model is left as it is."""
     return reply((await grace.approvals.deny(execution_id, caller.name)).to_dict())
+
+
+@router.post("/drills", response_model=DrillOut)
+async def run_drill(grace: GraceDep, _: Operator, body: DrillIn | None = None) -> JSONReply:
+    """A rollback drill: ``model_rollback`` as a dry run for every production model; the
+    answer names those it could not heal (no previous stable version, or a restore target
+    failing a governance gate), as the events do; ``open_incidents`` opens a LOW incident
+    for each."""
+    report = await grace.drills.run(open_incidents=bool(body and body.open_incidents))
+    return reply(report.to_dict())
 
 
 @router.post("/maintenance-windows", response_model=WindowOut, status_code=201)
