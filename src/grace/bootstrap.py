@@ -45,6 +45,7 @@ from grace.services.runner import Runner
 from grace.services.self_healing import SelfHealingEngine
 from grace.services.subscriptions import Subscriptions
 from grace.services.tokens import TokenService
+from grace.services.trust import TrustKeeper
 from grace.settings import Settings, load_settings
 
 __all__ = ["Grace", "build", "default", "reset_default"]
@@ -88,6 +89,8 @@ class Grace:
     verification: Verification
     #: Rollback drills over the fleet.
     drills: Drills
+    #: Healthy time in production credited to trust scores.
+    trust: TrustKeeper
     _closed: bool = field(default=False, repr=False)
 
     async def aclose(self) -> None:
@@ -226,6 +229,7 @@ def build(
         check=registry.check_rollback_triggers,
         healthy_for=timedelta(minutes=settings.incident_auto_resolve_minutes),
     )
+    trust = TrustKeeper(store, clock=clock, run=run, check=registry.check_rollback_triggers)
     drills = Drills(
         store,
         clock=clock,
@@ -269,6 +273,7 @@ def build(
         paging,
         verification,
         drills,
+        trust,
     )
 
 

@@ -353,6 +353,7 @@ async def test_the_health_summary_averages_the_window_of_the_production_version(
         "window_minutes": 10,
         "severity": None,
         "reasons": [],
+        "trust_score": 1.0,
     }
     assert registry.get_model_health_summary(FRAUD, window_minutes=1)["metrics"] == {
         **summary["metrics"],

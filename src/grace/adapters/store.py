@@ -314,6 +314,20 @@ class StoreSession(Protocol):
         """The events at these log positions (those that exist), by seq."""
 
     # -- subscriptions and deliveries (grace.domain.delivery) ------------------------------
+    def trust_credited_at(self, model_id: str, version: str) -> datetime | None:
+        """When healthy time was last credited to the version's trust score."""
+
+    def set_trust(
+        self,
+        model_id: str,
+        version: str,
+        score: float,
+        *,
+        credited_at: datetime | None,
+        at: datetime,
+    ) -> ModelEntry:
+        """Set the version's trust score (and, when given, when it was last credited)."""
+
     def models_with_tags(self, tags: Sequence[str]) -> frozenset[str]:
         """The models with a version bearing any of ``tags``."""
 

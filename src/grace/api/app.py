@@ -148,6 +148,7 @@ async def _housekeeping(grace: Grace) -> None:
             await grace.recovery.resolve_recovered()
             await grace.paging.refresh()
             await grace.verification.verify_due()
+            await grace.trust.credit_healthy()
             if drill_every and loop.time() >= drill_due:
                 drill_due = loop.time() + drill_every
                 await grace.drills.run(open_incidents=True)

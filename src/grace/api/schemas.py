@@ -408,6 +408,9 @@ class HealthOut(_Out):
     window_minutes: int
     severity: str | None
     reasons: list[str]
+    trust_score: float | None = Field(
+        default=None, description="The version's trust score (grace.domain.trust), 0 to 1."
+    )
 
 
 class FleetIssueOut(_Out):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StrictBool
+from pydantic import Field, StrictBool, StrictFloat, StrictInt
 
 from grace.api.schemas import KeptBool, WholeNumber, _In, _Out
 from grace.api.shapes import Documented, Identifier
@@ -32,6 +32,9 @@ class PolicyIn(_In):
     runbook_url: RunbookUrl | None = Field(
         default=None, description="The model's runbook, linked from its incidents and alerts."
     )
+    min_trust: Annotated[StrictFloat | StrictInt, Documented(minimum=0, maximum=1)] | None = Field(
+        default=None, description="Promotion to production needs this trust score."
+    )
 
 
 class BreakerOut(_Out):
@@ -46,6 +49,7 @@ class PolicyOut(_Out):
     dry_run: bool
     max_per_hour: int | None
     runbook_url: str | None
+    min_trust: float | None = None
     breaker: BreakerOut
 
 

@@ -95,6 +95,8 @@ class RemediationPolicy:
     dry_run: bool = False
     max_per_hour: int | None = None
     runbook_url: str | None = None
+    #: Promotion to production needs at least this trust score (grace.domain.trust).
+    min_trust: float | None = None
     breaker_opened_at: datetime | None = None
     breaker_reason: str | None = None
 
@@ -109,6 +111,7 @@ class RemediationPolicy:
             "dry_run": self.dry_run,
             "max_per_hour": self.max_per_hour,
             "runbook_url": self.runbook_url,
+            "min_trust": self.min_trust,
             "breaker": {
                 "open": self.breaker_open,
                 "opened_at": isoformat(self.breaker_opened_at),

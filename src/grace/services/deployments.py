@@ -19,6 +19,7 @@ from grace.domain.governance import failed_gates
 from grace.domain.history import needs_requalification, previous_stable_version
 from grace.domain.records import ChangeCause, ModelEntry
 from grace.domain.stages import DeploymentStage, is_allowed
+from grace.domain.trust import trust_gate
 from grace.errors import (
     ConcurrentChange,
     GovernanceRefused,
@@ -104,7 +105,8 @@ class Deployments:
                 model_id, entry.version, entry.status.value, stage.value, _LATCHED
             )
         if stage is _PROD:
-            gates = failed_gates(entry.governance)
+            minimum = s.get_remediation_policy(model_id).min_trust
+            gates = failed_gates(entry.governance) + trust_gate(entry.trust_score, minimum)
             if gates and not override_governance:
                 raise GovernanceRefused(model_id, entry.version, gates)
             if override_governance:

@@ -624,6 +624,7 @@ class ModelRegistry:
             window_minutes=window,
             severity=severity.value if severity else None,
             reasons=evaluation.reasons,
+            trust_score=entry.trust_score,
         )
 
     async def monitor_production_models(self, window_minutes: int = 10) -> FleetHealth:

@@ -45,6 +45,7 @@ class HealthSummary(TypedDict):
     window_minutes: int
     severity: str | None
     reasons: list[str]
+    trust_score: float
 
 
 class FleetIssue(TypedDict):

@@ -48,6 +48,7 @@ from grace.adapters.sqlstore.rows import (
 )
 from grace.adapters.sqlstore.schema import (
     SETTING_COLUMNS,
+    trust_credits,
     version_tags,
 )
 from grace.adapters.sqlstore.schema import model_versions as _v
@@ -238,6 +239,38 @@ class CatalogSession(SessionBase):
             tagged = select(version_tags.c.version_pk).where(version_tags.c.tag == tag)
             query = query.where(_v.c.id.in_(tagged))
         return [row_entry(r) for r in self._conn.execute(query.limit(page))]
+
+    def trust_credited_at(self, model_id: str, version: str) -> datetime | None:
+        t = trust_credits
+        found: datetime | None = self._conn.execute(
+            select(t.c.credited_at).where(t.c.model_id == model_id, t.c.version == version)
+        ).scalar()
+        return found
+
+    def set_trust(
+        self,
+        model_id: str,
+        version: str,
+        score: float,
+        *,
+        credited_at: datetime | None,
+        at: datetime,
+    ) -> ModelEntry:
+        pk = self._version_pk(model_id, version)
+        values: dict[str, Any] = {"trust_score": score, "updated_at": at}
+        self._conn.execute(update(_v).where(_v.c.id == pk).values(**values))
+        if credited_at is not None:
+            t = trust_credits
+            moved = self._conn.execute(
+                update(t)
+                .where(t.c.model_id == model_id, t.c.version == version)
+                .values(credited_at=credited_at)
+            )
+            if not moved.rowcount:
+                self._conn.execute(
+                    insert(t).values(model_id=model_id, version=version, credited_at=credited_at)
+                )
+        return self._entry_by_pk(pk)
 
     def models_with_tags(self, tags: Sequence[str]) -> frozenset[str]:
         if not tags:

@@ -29,6 +29,7 @@ POLICY_FIELDS = frozenset(
         "dry_run",
         "max_per_hour",
         "runbook_url",
+        "min_trust",
         "breaker_opened_at",
         "breaker_reason",
     }
@@ -50,6 +51,7 @@ def _policy(model_id: str, row: Any) -> RemediationPolicy:
         dry_run=bool(r["dry_run"]),
         max_per_hour=r["max_per_hour"],
         runbook_url=r["runbook_url"],
+        min_trust=r["min_trust"],
         breaker_opened_at=r["breaker_opened_at"],
         breaker_reason=r["breaker_reason"],
     )

@@ -38,6 +38,7 @@ __all__ = [
     "snapshots",
     "stage_changes",
     "subscriptions",
+    "trust_credits",
     "version_tags",
 ]
 
@@ -285,9 +286,19 @@ remediation_policies = Table(
     Column("dry_run", Boolean(), nullable=False, server_default=false()),
     Column("max_per_hour", Integer(), nullable=True),
     Column("runbook_url", Text(), nullable=True),
+    Column("min_trust", Float(), nullable=True),
     Column("breaker_opened_at", UTCDateTime(), nullable=True),
     Column("breaker_reason", Text(), nullable=True),
     Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+# When healthy time in production was last credited to a version's trust score.
+trust_credits = Table(
+    "trust_credits",
+    metadata,
+    Column("model_id", String(200), primary_key=True),
+    Column("version", String(200), primary_key=True),
+    Column("credited_at", UTCDateTime(), nullable=False),
 )
 
 # Maintenance windows: inside one, remediation and paging are held back.  A removed window

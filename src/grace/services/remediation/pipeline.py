@@ -48,6 +48,7 @@ from grace.domain.remediation import (
 )
 from grace.domain.severity import Severity
 from grace.domain.triggers import TriggerEvaluation
+from grace.domain.trust import trust_after_incident
 from grace.errors import GraceError
 from grace.services.callbacks import Callback, UserCallbacks
 from grace.services.clarity import EventLog
@@ -199,9 +200,12 @@ class Remediation:
             await self._call("incident", case.entry.model_id, callback, **draft.as_kwargs())
         else:
             try:
-                await self._incidents.create_incident(**draft.as_kwargs())
+                opened = await self._incidents.create_incident(**draft.as_kwargs())
             except GraceError:
                 log.exception("could not open the incident for %s", case.entry.model_id)
+            else:
+                if opened.occurrences == 1:  # a new incident about the version: trust drops
+                    await self._run(self._lower_trust, case.entry, opened.severity)
         incident = await self._run(self._incidents.find_open, draft.dedup_key)
         return incident.id if incident else None
 
@@ -244,6 +248,14 @@ class Remediation:
             "from_version": current.version,
             "to_version": target.version,
         }
+
+    def _lower_trust(self, entry: ModelEntry, severity: Severity) -> None:
+        with self._store.write() as s:
+            current = s.get_version(entry.model_id, entry.version)
+            after = trust_after_incident(current.trust_score, severity)
+            s.set_trust(
+                entry.model_id, entry.version, after, credited_at=None, at=self._clock.now()
+            )
 
     async def run_playbook(
         self, context: dict[str, Any], admitted: PlaybookExecution | None

@@ -20,7 +20,7 @@ __all__ = ["RemediationPolicies"]
 
 SOURCE = "remediation"
 MAX_URL = 2000
-_SETTABLE = ("require_approval", "dry_run", "max_per_hour", "runbook_url")
+_SETTABLE = ("require_approval", "dry_run", "max_per_hour", "runbook_url", "min_trust")
 
 
 def _checked(changes: Mapping[str, Any]) -> dict[str, Any]:
@@ -38,6 +38,15 @@ def _checked(changes: Mapping[str, Any]) -> dict[str, Any]:
         ):
             raise InvalidInput("max_per_hour", "must be a whole number from 0 to 1000, or null")
         values["max_per_hour"] = limit
+    if "min_trust" in changes:
+        minimum = changes["min_trust"]
+        if minimum is not None and (
+            isinstance(minimum, bool)
+            or not isinstance(minimum, int | float)
+            or not 0 <= minimum <= 1
+        ):
+            raise InvalidInput("min_trust", "must be a number from 0 to 1, or null")
+        values["min_trust"] = None if minimum is None else float(minimum)
     if "runbook_url" in changes:
         url = changes["runbook_url"]
         if url is not None:
