@@ -52,7 +52,7 @@ class TrustKeeper:
         now = self._clock.now()
         since = await self._run(self._since, model, version)
         if since is None:  # the clock starts now
-            await self._run(self._set, model, version, None, now)
+            await self._run(self._set, model, version, None, now, None)
             return None
         hours = min(_MAX_HOURS, math.floor((now - since) / _HOUR))
         if hours < 1:
@@ -64,16 +64,28 @@ class TrustKeeper:
             and not check["should_rollback"]
         )
         if not healthy:  # no credit for the span; count again from now
-            await self._run(self._set, model, version, None, now)
+            await self._run(self._set, model, version, None, now, since)
             return None
-        return await self._run(self._set, model, version, hours, since + hours * _HOUR)
+        return await self._run(self._set, model, version, hours, since + hours * _HOUR, since)
 
     def _since(self, model: str, version: str) -> datetime | None:
         with self._store.read() as s:
             return s.trust_credited_at(model, version)
 
-    def _set(self, model: str, version: str, hours: int | None, at: datetime) -> float | None:
+    def _set(
+        self,
+        model: str,
+        version: str,
+        hours: int | None,
+        at: datetime,
+        since: datetime | None,
+    ) -> float | None:
+        """Credit ``hours`` (or none) and move the credit time to ``at``, unless another
+        process moved it from ``since`` meanwhile (then it credited these hours)."""
         with self._store.write() as s:
+            s.lock_model(model)  # one credit at a time, across processes
+            if s.trust_credited_at(model, version) != since:
+                return None
             entry = s.get_version(model, version)
             score = entry.trust_score
             if hours is not None:
