@@ -3,8 +3,9 @@
 A sender makes one attempt and reports what it saw as an
 :class:`~grace.domain.delivery.Outcome`; it never raises and never takes longer than its
 timeout.  What the outcome means (retry, dead letter, disable) is decided elsewhere
-(:func:`grace.domain.delivery.verdict`).  The real senders: :mod:`grace.adapters.webhook`
-and :mod:`grace.adapters.nats_sender`.
+(:func:`grace.domain.delivery.verdict`).  The real senders: :mod:`grace.adapters.webhook`,
+:mod:`grace.adapters.alert_senders` (both over :mod:`grace.adapters.http_post`) and
+:mod:`grace.adapters.nats_sender`.
 """
 
 from __future__ import annotations
