@@ -7,13 +7,11 @@ success: PagerDuty's 202, Slack's plain ``ok``, Alertmanager's 200."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from grace.adapters.http_post import HttpPoster
 from grace.domain.alerts import AlertLinks, alertmanager_alerts, pagerduty_event, slack_message
-from grace.domain.delivery import Outcome, Subscription
+from grace.domain.delivery import Outcome, Subscription, encode
 from grace.domain.events import Event
 
 __all__ = ["AlertmanagerSender", "PagerDutySender", "SlackSender"]
@@ -22,10 +20,6 @@ _JSON = {"content-type": "application/json"}
 # Not something this receiver is told of (its subscription routes only what it can take):
 # nothing to send, and nothing to retry.
 _NOTHING = Outcome(acknowledged=True)
-
-
-def _body(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 class PagerDutySender:
@@ -41,7 +35,7 @@ class PagerDutySender:
         if body is None:
             return _NOTHING
         url = subscription.url.rstrip("/") + "/v2/enqueue"
-        return (await self._poster.post(url, _body(body), _JSON)).outcome
+        return (await self._poster.post(url, encode(body), _JSON)).outcome
 
     async def close(self) -> None:
         await self._poster.close()
@@ -56,7 +50,7 @@ class SlackSender:
 
     async def send(self, subscription: Subscription, event: Event) -> Outcome:
         answer = await self._poster.post(
-            subscription.url, _body(slack_message(event, self._links)), _JSON
+            subscription.url, encode(slack_message(event, self._links)), _JSON
         )
         outcome = answer.outcome
         code = outcome.status_code
@@ -88,7 +82,7 @@ class AlertmanagerSender:
         if alerts is None:
             return _NOTHING
         url = subscription.url.rstrip("/") + "/api/v2/alerts"
-        return (await self._poster.post(url, _body(alerts), _JSON)).outcome
+        return (await self._poster.post(url, encode(alerts), _JSON)).outcome
 
     async def close(self) -> None:
         await self._poster.close()

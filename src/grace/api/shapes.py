@@ -18,6 +18,7 @@ import functools
 import re
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import GetJsonSchemaHandler, StrictFloat
@@ -218,3 +219,8 @@ Rate = Annotated[StrictFloat, Documented(minimum=0, maximum=1)]
 LatencyMs = Annotated[StrictFloat, Documented(minimum=0, maximum=MAX_LATENCY_MS)]
 RequestsPerSecond = Annotated[StrictFloat, Documented(minimum=0, maximum=MAX_RPS)]
 DriftScore = Annotated[StrictFloat, Documented(minimum=0, maximum=MAX_DRIFT)]
+
+
+def http_time(value: datetime) -> datetime:
+    """A time as the API takes it: one without an offset is UTC, not the server's zone."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from grace.domain.delivery import SubscriptionKind
+from grace.domain.delivery import SubscriptionKind, event_severity
 from grace.domain.events import Event, EventType
-from grace.domain.severity import Severity, parse_severity
+from grace.domain.severity import Severity
 from grace.domain.timeutil import isoformat
 from grace.errors import InvalidInput
 
@@ -28,7 +28,6 @@ __all__ = [
     "AlertLinks",
     "alertmanager_alerts",
     "check_routing_key",
-    "event_severity",
     "pagerduty_event",
     "routed_types",
     "slack_message",
@@ -108,17 +107,6 @@ class AlertLinks:
     def execution(self, execution_id: object, action: str = "") -> str:
         base = f"{self.public_url.rstrip('/')}/api/model-registry/executions/{execution_id}"
         return f"{base}/{action}" if action else base
-
-
-def event_severity(event: Event) -> Severity | None:
-    """The severity an event speaks of, if it says one (what min_severity routes on)."""
-    raw = event.data.get("severity")
-    if not isinstance(raw, str):
-        return None
-    try:
-        return parse_severity(raw)
-    except ValueError:
-        return None
 
 
 def _summary(data: Mapping[str, Any]) -> str:

@@ -16,7 +16,7 @@ import hmac
 import ipaddress
 import json
 import secrets
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -46,6 +46,7 @@ __all__ = [
     "cloud_event",
     "cloud_event_type",
     "encode",
+    "event_severity",
     "is_refused_address",
     "mask_url",
     "new_secret",
@@ -80,6 +81,12 @@ _HTTP = {"http", "https"}
 _SCHEMES = dict.fromkeys(SubscriptionKind, _HTTP) | {SubscriptionKind.NATS: {"nats"}}
 #: The kinds that POST over HTTP, so whose target is checked like a webhook's.
 HTTP_KINDS = frozenset(SubscriptionKind) - {SubscriptionKind.NATS}
+
+
+def event_severity(event: Event) -> Severity | None:
+    """The severity an event speaks of, if it says one (what ``min_severity`` routes on)."""
+    said = event.data.get("severity")
+    return Severity(said) if isinstance(said, str) and said in _SEVERITIES else None
 
 
 _SEVERITIES = frozenset(s.value for s in Severity)
@@ -127,9 +134,9 @@ class Subscription:
         if self.tags is not None and (tagged is None or event.resource_id not in tagged):
             return False
         if self.min_severity is not None:
-            said = event.data.get("severity")
-            if isinstance(said, str) and said in _SEVERITIES:
-                return Severity(said).at_least(self.min_severity)
+            said = event_severity(event)
+            if said is not None:
+                return said.at_least(self.min_severity)
         return True
 
     def to_dict(self) -> dict[str, Any]:
@@ -289,7 +296,8 @@ def cloud_event(event: Event, source_prefix: str = "/grace") -> dict[str, Any]:
     }
 
 
-def encode(document: Mapping[str, Any]) -> bytes:
+def encode(document: object) -> bytes:
+    """Compact JSON, as every sender puts it on the wire."""
     return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
 
 

@@ -257,7 +257,11 @@ class Deployments:
     def find_previous_stable(self, model_id: str) -> tuple[ModelEntry, ModelEntry]:
         """(current production version, the version a rollback would restore)."""
         with self._store.read() as s:
-            current = s.production_version(model_id)
-            if current is None:
-                raise NoProductionVersion(model_id)
-            return current, self._rollback_target(s, current, None)
+            return self.previous_stable_in(s, model_id)
+
+    def previous_stable_in(self, s: StoreSession, model_id: str) -> tuple[ModelEntry, ModelEntry]:
+        """:meth:`find_previous_stable` inside the caller's transaction."""
+        current = s.production_version(model_id)
+        if current is None:
+            raise NoProductionVersion(model_id)
+        return current, self._rollback_target(s, current, None)

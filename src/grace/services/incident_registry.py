@@ -339,13 +339,12 @@ class IncidentRegistry:
                 if current.status is status:
                     raise Conflict(f"incident {incident_id} is already {status.value}")
                 now = self._clock.now()
-                s.set_incident_status(incident_id, status, actor, now)
+                changed = s.set_incident_status(incident_id, status, actor, now)
                 s.append_timeline(incident_id, now, status.value, note or status.value, actor=actor)
                 resolved = status is IncidentStatus.RESOLVED
                 event_type = (
                     EventType.INCIDENT_RESOLVED if resolved else EventType.INCIDENT_ACKNOWLEDGED
                 )
-                changed = s.get_incident(incident_id)
                 event = s.append_event(self._event(event_type, changed, now))
                 change = Change.RESOLVED if resolved else Change.ACKNOWLEDGED
                 pages = self._paging(s, changed, change, now)

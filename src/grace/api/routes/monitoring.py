@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -31,7 +30,7 @@ from grace.api.schemas import (
     SnapshotIn,
     SnapshotResultOut,
 )
-from grace.api.shapes import MAX_REASON_LENGTH, Identifier, non_blank_text
+from grace.api.shapes import MAX_REASON_LENGTH, Identifier, http_time, non_blank_text
 from grace.bootstrap import Grace
 from grace.domain.snapshots import MAX_WINDOW_MINUTES, ModelPerformanceSnapshot
 from grace.domain.tokens import Scope
@@ -48,9 +47,7 @@ def to_snapshot(body: SnapshotIn, model_id: str, default_time: Any) -> ModelPerf
     """The domain snapshot for a request body; the core validates the values."""
     if body.model_id is not None and body.model_id != model_id:
         raise InvalidInput("model_id", f"{body.model_id!r} does not match the path's {model_id!r}")
-    timestamp = body.timestamp or default_time
-    if timestamp.tzinfo is None:  # over HTTP a zone-less time is UTC, not the server's zone
-        timestamp = timestamp.replace(tzinfo=UTC)
+    timestamp = http_time(body.timestamp or default_time)
     return ModelPerformanceSnapshot(
         model_id=model_id,
         version=body.version,

@@ -3,8 +3,6 @@ windows, and approving or denying a remediation that waits for a human."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from fastapi import APIRouter
 
 from grace.api.deps import GraceDep, ModelId, Operator, Reader, RecordId, Run, Writer
@@ -18,14 +16,9 @@ from grace.api.schemas_remediation import (
     WindowIn,
     WindowOut,
 )
-from grace.api.shapes import Identifier
+from grace.api.shapes import Identifier, http_time
 
 router = APIRouter(prefix="/api/model-registry", tags=["guardrails"])
-
-
-def _utc(value: datetime) -> datetime:
-    """Over HTTP a time without an offset is UTC, not the server's zone."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 @router.get("/models/{model_id}/remediation", response_model=PolicyOut)
@@ -77,8 +70,8 @@ async def create_window(body: WindowIn, grace: GraceDep, caller: Operator) -> JS
     """Hold automatic remediation back for one model, or every model, for a while."""
     window = await grace.windows.create(
         body.model_id,
-        _utc(body.starts_at),
-        _utc(body.ends_at),
+        http_time(body.starts_at),
+        http_time(body.ends_at),
         body.reason,
         on_end=body.on_end,
         created_by=caller.name,

@@ -11,7 +11,7 @@ line on the incident's timeline.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -110,12 +110,13 @@ def admit(
     limits: GuardrailLimits,
     now: datetime,
     record_acting: bool = True,
-    plan: Mapping[str, Any] | None = None,
+    plan: Callable[[StoreSession, str], Mapping[str, Any]] | None = None,
 ) -> Admission:
     """Inside the write ``s``: decide and record one remediation of ``context['model_id']``.
 
-    ``record_acting=False`` (the guide's self-healing callback starts its own run) records
-    nothing when the answer is to act.  ``plan`` is what a dry run says it would have done.
+        ``record_acting=False`` (the guide's self-healing callback starts its own run) records
+        nothing when the answer is to act.  ``plan`` says, in ``s``, what a dry run would have
+    done (asked only for a dry run).
     """
     model_id = str(context["model_id"])
     facts, events = _facts(s, engine, playbook, model_id, engine.cooldown, now)
@@ -125,7 +126,7 @@ def admit(
     expires = now + limits.approval_ttl if decision.verdict is Verdict.WAIT_APPROVAL else None
     result: dict[str, Any] = {"decision": decision.to_dict()}
     if decision.verdict is Verdict.DRY_RUN and plan is not None:
-        result["plan"] = dict(plan)
+        result["plan"] = dict(plan(s, model_id))
     run = s.insert_execution(
         playbook,
         RESOURCE_TYPE,

@@ -31,10 +31,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from grace.adapters.store import Store
+from grace.adapters.store import Store, StoreSession
 from grace.clock import Clock
 from grace.domain.events import REGISTRY_SOURCE, Event, EventType, new_event_id
-from grace.domain.guardrails import GuardrailLimits, RemediationPolicy, breaker_trips
+from grace.domain.guardrails import GuardrailLimits, breaker_trips
 from grace.domain.records import ExecutionStatus, ModelEntry, PlaybookExecution
 from grace.domain.remediation import (
     REMEDIATION_ID,
@@ -211,10 +211,6 @@ class Remediation:
 
     async def admit(self, context: dict[str, Any]) -> Admission:
         """The guardrails' decision, recorded (grace.services.remediation.admission)."""
-        plan = None
-        policy = await self._run(self._policy, str(context["model_id"]))
-        if policy.dry_run:
-            plan = await self._run(self._plan, str(context["model_id"]))
 
         def write() -> Admission:
             with self._store.write() as s:
@@ -226,21 +222,17 @@ class Remediation:
                     limits=self.limits,
                     now=self._clock.now(),
                     record_acting=self._callbacks.self_healing is None,
-                    plan=plan,
+                    plan=self._plan,
                 )
 
         admission = await self._run(write)
         await self._follower.announce(admission.events)
         return admission
 
-    def _policy(self, model_id: str) -> RemediationPolicy:
-        with self._store.read() as s:
-            return s.get_remediation_policy(model_id)
-
-    def _plan(self, model_id: str) -> dict[str, Any]:
-        """What ``model_rollback`` would do now (a dry run's record, a drill's answer)."""
+    def _plan(self, s: StoreSession, model_id: str) -> dict[str, Any]:
+        """What ``model_rollback`` would do now, read in ``s`` (a dry run's record)."""
         try:
-            current, target = self._deployments.find_previous_stable(model_id)
+            current, target = self._deployments.previous_stable_in(s, model_id)
         except GraceError as exc:
             return {"would_roll_back": False, "error": exc.detail}
         return {
