@@ -105,7 +105,10 @@ class Deployments:
                 model_id, entry.version, entry.status.value, stage.value, _LATCHED
             )
         if stage is _PROD:
-            minimum = s.get_remediation_policy(model_id).min_trust
+            # Full trust passes any minimum: read the model's only when it could fail.
+            minimum = (
+                s.get_remediation_policy(model_id).min_trust if entry.trust_score < 1.0 else None
+            )
             gates = failed_gates(entry.governance) + trust_gate(entry.trust_score, minimum)
             if gates and not override_governance:
                 raise GovernanceRefused(model_id, entry.version, gates)
