@@ -17,6 +17,7 @@ from grace.model_registry import ModelRegistry
 
 if TYPE_CHECKING:
     from grace.bootstrap import Grace
+    from grace.clock import Clock
 
 HEALTHY: dict[str, Any] = {
     "latency_p50_ms": 100.0,
@@ -129,3 +130,14 @@ class Stall:
     waited: float
     #: ... and the longest the loop went without running the ticker meanwhile.
     longest_gap: float
+
+
+async def degrade(grace: Grace, clock: Clock, model_id: str) -> dict[str, Any]:
+    """Record a degraded snapshot of ``model_id``'s production version now; its check."""
+    production = grace.registry.get_production_version(model_id)
+    assert production is not None
+    recorded = await grace.registry.record_performance_snapshot(
+        snapshot(model_id, production.version, at=clock.now(), base=DEGRADED)
+    )
+    assert recorded.check is not None
+    return dict(recorded.check)

@@ -32,6 +32,7 @@ from grace.services.deployments import Deployments
 from grace.services.follower import EventFollower
 from grace.services.incident_registry import IncidentRegistry
 from grace.services.model_registry import ModelRegistry
+from grace.services.playbook_plugins import installed_playbooks, register_installed
 from grace.services.playbooks import model_rollback_playbook
 from grace.services.remediation import Remediation
 from grace.services.remediation.approvals import Approvals
@@ -116,6 +117,8 @@ def build(
     """Wire a Grace from ``settings``; the schema is migrated (or checked) first."""
     settings = settings or load_settings()
     clock = clock or SystemClock()
+    # Before the database: a broken plugin stops the start with nothing to close.
+    plugins = installed_playbooks() if settings.playbook_entry_points else []
     if store is None:
         engine = make_engine(settings.database_url, pool_size=settings.database_pool_size)
         try:
@@ -151,9 +154,11 @@ def build(
         clock=clock,
         cooldown=timedelta(minutes=settings.remediation_cooldown_minutes),
         stale_after=timedelta(seconds=settings.playbook_stale_seconds),
+        step_timeout=settings.playbook_step_timeout_seconds,
         run=run,
     )
     engine_.register_playbook(model_rollback_playbook(store, deployments, clock, run))
+    register_installed(engine_, plugins)
     engine_.abandon_orphans()  # runs a crash left behind must not block remediation
     remediation = Remediation(
         store,
@@ -220,7 +225,7 @@ def build(
         check=registry.check_rollback_triggers,
         paging=paging,
     )
-    policies = RemediationPolicies(store, clock=clock, run=run, follower=follower)
+    policies = RemediationPolicies(store, clock=clock, run=run, follower=follower, engine=engine_)
     recovery = Recovery(
         store,
         clock=clock,

@@ -288,3 +288,14 @@ class StorageError(GraceError):
 
 class SchemaMismatch(StorageError):
     title = "Database schema mismatch"
+
+
+class PlaybookPluginFailed(GraceError):
+    """An installed playbook entry point could not be loaded or is not a playbook; the
+    service does not start without it (a remediation must never run another by surprise)."""
+
+    title = "Playbook plugin failed"
+
+    def __init__(self, entry_point: str, problem: str) -> None:
+        super().__init__(f"playbook entry point {entry_point!r} {problem}")
+        self.entry_point = entry_point

@@ -60,6 +60,16 @@ class Settings(BaseSettings):
         le=86_400,
         description="A running playbook run with no progress for this long is abandoned.",
     )
+    playbook_step_timeout_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        le=86_400,
+        description="One attempt of a playbook step may take this long unless the step says.",
+    )
+    playbook_entry_points: bool = Field(
+        default=True,
+        description="Register the playbooks installed as entry points (group grace.playbooks).",
+    )
     future_timestamp_tolerance_seconds: float = Field(default=300.0, ge=0, le=86_400)
     log_level: str = Field(default="INFO")
     access_log: bool = Field(default=True, description="One log line per HTTP request.")

@@ -4,6 +4,7 @@ breaker, approvals.  Bad input is a 4xx naming the problem, and nothing changes.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 
 from grace.clock import FakeClock
 from grace.domain.records import ExecutionStatus
+from grace.services.self_healing import Playbook, PlaybookRun, PlaybookStep
 from tests.api.conftest import BuildApi
 from tests.api.support import API, MODEL, client_for, degraded_body, ok, problem
 from tests.helpers import register
@@ -241,3 +243,50 @@ async def test_a_drill_over_http(build_api: BuildApi) -> None:
     assert quiet["findings"][MODEL]["kind"] == "no_stable_version"
     assert quiet["incidents"] == []
     assert len(loud["incidents"]) == 1
+
+
+async def test_a_users_playbook_is_listed_chosen_and_run_over_http(build_api: BuildApi) -> None:
+    grace, app = build_api()
+
+    async def warm_cache(run: PlaybookRun) -> Mapping[str, Any]:
+        return {"warmed": run.resource_id}
+
+    grace.engine.register_playbook(
+        Playbook(
+            "warm_cache",
+            "ml_model",
+            [PlaybookStep("warm_cache", warm_cache, timeout=5, retries=1)],
+            description="Warm the feature cache",
+        )
+    )
+    register(grace.registry, MODEL, "1", production=True)
+    register(grace.registry, MODEL, "2", production=True)
+    grace.registry.configure_model(MODEL, auto_remediate=True)
+    url = f"{API}/models/{MODEL}/remediation"
+    async with client_for(app) as c:
+        listed = ok(await c.get(f"{API}/playbooks"))
+        unknown = problem(await c.patch(url, json={"playbook": "nope"}), 422)
+        chosen = ok(await c.patch(url, json={"playbook": "warm_cache"}))
+        recorded = ok(
+            await c.post(f"{API}/models/{MODEL}/performance", json=degraded_body("2")), 201
+        )
+        run_id = recorded["check"]["remediation"]["execution_id"]
+        run = ok(await c.get(f"{API}/executions/{run_id}"))
+    (warm,) = [p for p in listed if p["name"] == "warm_cache"]
+    assert warm["step_details"] == [
+        {
+            "name": "warm_cache",
+            "description": "",
+            "timeout_seconds": 5,
+            "retries": 1,
+            "retry_delay_seconds": 1.0,
+        }
+    ]
+    (rollback,) = [p for p in listed if p["name"] == "model_rollback"]
+    assert rollback["step_details"][0]["timeout_seconds"] == grace.engine.step_timeout
+    assert unknown["field"] == "playbook"
+    assert "not a registered playbook" in unknown["detail"]
+    assert chosen["playbook"] == "warm_cache"
+    assert (run["playbook"], run["status"]) == ("warm_cache", "succeeded")
+    assert run["steps"][0]["detail"] == {"warmed": MODEL}
+    assert run["steps"][0]["attempts"] == 1

@@ -124,6 +124,7 @@ PROSE_RULES: dict[Operation, set[tuple[str, str]]] = {
     },
     ("PATCH", f"{API}/models/{{model_id}}/remediation"): {
         ("runbook_url", "must be an http or https URL"),
+        ("playbook", "is not a registered playbook"),
     },
 }
 

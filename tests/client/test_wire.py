@@ -78,6 +78,7 @@ def a_raised(kind: type[GraceError]) -> GraceError:
         "dependent-not-found": (FRAUD, "billing"),
         "invalid-transition": (FRAUD, "3.2.1", "production", "staging"),
         "governance-refused": (FRAUD, "3.2.1", ["bias check has not passed"]),
+        "playbook-plugin-failed": ("heal = acme:heal", "could not be imported"),
     }
     return kind(*samples.get(kind.code(), ("it went wrong",)))
 

@@ -12,6 +12,7 @@ import pytest
 from grace.bootstrap import build
 from tests.conftest import make_settings
 from tests.helpers import register
+from tests.plugins import install_plugin
 
 GRACE = shutil.which("grace") or str(
     Path(__file__).resolve().parents[2] / ".venv" / "bin" / "grace"
@@ -231,3 +232,36 @@ def test_maintenance_windows_approvals_and_policies_from_the_command_line(
     assert drilled.returncode == 0, drilled.stderr
     assert "rollback drill over 1 production models" in drilled.stdout
     assert "FAIL  fraud: no_stable_version" in drilled.stdout  # 2 is rolled back; 1 is alone
+
+
+def test_an_installed_playbook_is_listed_and_chosen_from_the_command_line(
+    tmp_path: Path,
+) -> None:
+    """An entry point in the grace.playbooks group of an installed distribution (here on
+    PYTHONPATH) is registered by every grace command; a model's policy can name it."""
+    env = {
+        "GRACE_DATABASE_URL": f"sqlite:///{tmp_path / 'g.db'}",
+        "PYTHONPATH": str(tmp_path / "site"),
+    }
+    install_plugin(tmp_path / "site")
+    grace = build(make_settings(env["GRACE_DATABASE_URL"], playbook_entry_points=False))
+    try:
+        register(grace.registry, "fraud", "1", production=True)
+    finally:
+        grace.close()
+
+    listed = _grace("playbooks", "registered", cwd=tmp_path, env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert "page_owner (for ml_model): Page the model's owner" in listed.stdout
+    assert "  page_owner: timeout 300 s, retries 0" in listed.stdout
+    assert "model_rollback (for ml_model)" in listed.stdout
+    chosen = _grace(
+        "remediation", "set", "fraud", "--playbook", "page_owner", cwd=tmp_path, env=env
+    )
+    assert chosen.returncode == 0, chosen.stderr
+    assert "playbook:         page_owner" in chosen.stdout
+    unknown = _grace("remediation", "set", "fraud", "--playbook", "nope", cwd=tmp_path, env=env)
+    assert unknown.returncode == 2
+    assert unknown.stderr.startswith("grace: error: playbook: 'nope' is not a registered")
+    back = _grace("remediation", "set", "fraud", "--playbook", "", cwd=tmp_path, env=env)
+    assert "playbook:         model_rollback" in back.stdout

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import Any
 
 import pytest
 
@@ -17,7 +16,8 @@ from grace.domain.records import ExecutionStatus, PlaybookExecution
 from grace.domain.stages import DeploymentStage
 from grace.errors import ConcurrentChange, Conflict, InvalidInput, ModelNotFound
 from tests.conftest import make_settings
-from tests.helpers import DEGRADED, register, snapshot
+from tests.helpers import degrade as _degrade
+from tests.helpers import register
 
 S = ExecutionStatus
 
@@ -42,16 +42,6 @@ def _releases(grace: Grace, model: str, count: int = 2) -> None:
     for n in range(1, count + 1):
         register(grace.registry, model, f"{n}.0", production=True)
         grace.registry.configure_model(model, auto_remediate=True)
-
-
-async def _degrade(grace: Grace, clock: FakeClock, model: str) -> dict[str, Any]:
-    production = grace.registry.get_production_version(model)
-    assert production is not None
-    recorded = await grace.registry.record_performance_snapshot(
-        snapshot(model, production.version, at=clock.now(), base=DEGRADED)
-    )
-    assert recorded.check is not None
-    return dict(recorded.check)
 
 
 def _production(grace: Grace, model: str) -> str | None:

@@ -42,7 +42,7 @@ CHILD = textwrap.dedent(
 
     steps = list(playbook.steps)
     steps[1] = PlaybookStep(steps[1].name, die)
-    grace.engine.register_playbook(dataclasses.replace(playbook, steps=steps))
+    grace.engine.register_playbook(dataclasses.replace(playbook, steps=steps), replace=True)
     asyncio.run(grace.registry.record_performance_snapshot(
         snapshot("fraud_detector_v3", "3.2.1", at=datetime.now(UTC), base=DEGRADED)))
     """

@@ -633,16 +633,17 @@ class StoreSession(Protocol):
         """Serialise remediation decisions (across processes) until the transaction ends."""
 
     def count_remediations(
-        self, playbooks: Sequence[str], since: datetime, *, resource_id: str | None = None
+        self, playbooks: Sequence[str] | None, since: datetime, *, resource_id: str | None = None
     ) -> int:
-        """Runs of ``playbooks`` a remediation started (they carry a correlation id) that
-        acted (running, succeeded, failed) since ``since``; of one model when given."""
+        """Runs of ``playbooks`` (None: of any playbook) a remediation started (they carry a
+        correlation id) that acted (running, succeeded, failed) since ``since``; of one model
+        when given."""
 
     def remediation_outcomes(
-        self, resource_id: str, playbooks: Sequence[str], limit: int
+        self, resource_id: str, playbooks: Sequence[str] | None, limit: int
     ) -> list[bool]:
-        """Whether each of the model's last ``limit`` finished remediation runs succeeded,
-        newest first."""
+        """Whether each of the model's last ``limit`` finished remediation runs (of
+        ``playbooks``; None: of any) succeeded, newest first."""
 
     def schedule_verification(self, execution_id: int, at: datetime) -> None:
         """Judge the run's restored version at ``at``."""

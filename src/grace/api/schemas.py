@@ -527,6 +527,7 @@ class StepOut(_Out):
     duration_ms: float
     detail: dict[str, Any]
     error: str | None
+    attempts: int = Field(description="How many times it was tried (0: skipped).")
 
 
 class ExecutionOut(_Out):
@@ -567,12 +568,21 @@ class ExecutionPage(_Out):
     next_before: int | None
 
 
+class PlaybookStepOut(_Out):
+    name: str
+    description: str
+    timeout_seconds: float
+    retries: int
+    retry_delay_seconds: float
+
+
 class PlaybookOut(_Out):
     name: str
     resource_type: str
     description: str
     cooldown: bool
     steps: list[str]
+    step_details: list[PlaybookStepOut]
 
 
 class EventOut(_Out):

@@ -9,14 +9,15 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, StrictBool, StrictFloat, StrictInt
 
 from grace.api.schemas import KeptBool, WholeNumber, _In, _Out
-from grace.api.shapes import Documented, Identifier
+from grace.api.shapes import Documented, Identifier, non_blank_text
 
 RunbookUrl = Annotated[str, Field(min_length=1, max_length=2000, pattern=r"^https?://[!-~]+$")]
 MaxPerHour = Annotated[WholeNumber, Documented(minimum=0, maximum=1000)]
 
 
 class PolicyIn(_In):
-    """Fields left out stay as they are; ``null`` clears max_per_hour and runbook_url."""
+    """Fields left out stay as they are; ``null`` clears max_per_hour, runbook_url,
+    min_trust and playbook."""
 
     require_approval: KeptBool = Field(
         default=None, description="Automatic remediation waits for a human's approval."
@@ -35,6 +36,11 @@ class PolicyIn(_In):
     min_trust: Annotated[StrictFloat | StrictInt, Documented(minimum=0, maximum=1)] | None = Field(
         default=None, description="Promotion to production needs this trust score."
     )
+    playbook: Identifier | None = Field(
+        default=None,
+        description="The playbook automatic remediation runs: one registered for models "
+        "(GET /playbooks); null: the built-in model_rollback.",
+    )
 
 
 class BreakerOut(_Out):
@@ -50,6 +56,7 @@ class PolicyOut(_Out):
     max_per_hour: int | None
     runbook_url: str | None
     min_trust: float | None = None
+    playbook: str | None = None
     breaker: BreakerOut
 
 
@@ -60,7 +67,7 @@ class WindowIn(_In):
     model_id: Identifier | None = Field(description="The model, or null for every model.")
     starts_at: datetime
     ends_at: datetime = Field(description="After starts_at and in the future; 31 days at most.")
-    reason: str = Field(min_length=1, max_length=1000, description="Why; not blank.")
+    reason: Annotated[str, non_blank_text(1000)] = Field(description="Why; not blank.")
     on_end: Literal["act", "page"] = Field(
         default="act",
         description="When the window ends on a model still failing: page and remediate "

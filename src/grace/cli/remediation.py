@@ -160,6 +160,24 @@ def playbooks_deny(execution_id: int, actor: str | None, database_url: str | Non
     click.echo(_run_line(run))
 
 
+@playbooks.command("registered")
+@DB_OPTION
+@reported
+def playbooks_registered(database_url: str | None) -> None:
+    """The playbooks this installation has: the built-in ones and the installed entry
+    points (group grace.playbooks), with their steps, timeouts and retries."""
+    with open_grace(database_url) as grace:
+        found = grace.engine.playbooks
+        default_timeout = grace.engine.step_timeout
+    for playbook in found:
+        click.echo(f"{playbook.name} (for {playbook.resource_type}): {playbook.description}")
+        for step in playbook.steps:
+            shown = step.to_dict(default_timeout)
+            click.echo(
+                f"  {step.name}: timeout {shown['timeout_seconds']:g} s, retries {step.retries}"
+            )
+
+
 @playbooks.command("list")
 @click.option("--model", "model_id", default=None)
 @click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
@@ -184,6 +202,7 @@ def _policy_lines(policy: RemediationPolicy) -> list[str]:
         f"  dry run:          {'yes' if policy.dry_run else 'no'}",
         f"  max per hour:     {policy.max_per_hour if policy.max_per_hour is not None else '-'}",
         f"  runbook:          {policy.runbook_url or '-'}",
+        f"  playbook:         {policy.playbook or 'model_rollback'}",
         f"  circuit breaker:  {breaker}",
     ]
 
@@ -210,6 +229,12 @@ def remediation_show(model_id: str, database_url: str | None) -> None:
 @click.option("--dry-run/--no-dry-run", default=None)
 @click.option("--max-per-hour", type=int, default=None, help="A number, or -1 to clear.")
 @click.option("--runbook-url", default=None, help="A URL, or '' to clear.")
+@click.option(
+    "--playbook",
+    default=None,
+    help="The playbook automatic remediation runs (grace playbooks registered), "
+    "or '' for the built-in model_rollback.",
+)
 @DB_OPTION
 @reported
 def remediation_set(
@@ -218,6 +243,7 @@ def remediation_set(
     dry_run: bool | None,
     max_per_hour: int | None,
     runbook_url: str | None,
+    playbook: str | None,
     database_url: str | None,
 ) -> None:
     changes: dict[str, object] = {}
@@ -229,6 +255,8 @@ def remediation_set(
         changes["max_per_hour"] = None if max_per_hour == -1 else max_per_hour
     if runbook_url is not None:
         changes["runbook_url"] = runbook_url or None
+    if playbook is not None:
+        changes["playbook"] = playbook or None
     with open_grace(database_url) as grace:
         policy = asyncio.run(grace.policies.update(model_id, changes, actor=_actor(None)))
     for line in _policy_lines(policy):

@@ -152,6 +152,7 @@ def _step(d: Mapping[str, Any]) -> StepRecord:
         duration_ms=d["duration_ms"],
         detail=dict(d["detail"]),
         error=d["error"],
+        attempts=int(d.get("attempts", 1)),
     )
 
 

@@ -8,6 +8,8 @@ records its run, and :func:`decide` answers what to do; every answer but ACT say
 into an event.  The order of the checks is the order below, so that what a human must
 hear first is what the answer says:
 
+0. a policy naming a playbook this process does not have refuses (a configuration error
+   a human must fix; the pipeline never guesses another playbook);
 1. a maintenance window covering the model holds the action (it acts, or pages, when the
    window ends and the model is still failing);
 2. an open circuit breaker refuses (a human turned automatic remediation off, or K runs in
@@ -65,6 +67,7 @@ class Reason(StrEnum):
     WAITING_APPROVAL = "waiting_approval"
     DENIED = "denied"
     APPROVAL_EXPIRED = "approval_expired"
+    UNKNOWN_PLAYBOOK = "unknown_playbook"
 
 
 class OnWindowEnd(StrEnum):
@@ -97,6 +100,8 @@ class RemediationPolicy:
     runbook_url: str | None = None
     #: Promotion to production needs at least this trust score (grace.domain.trust).
     min_trust: float | None = None
+    #: The playbook automatic remediation runs (None: the built-in model_rollback).
+    playbook: str | None = None
     breaker_opened_at: datetime | None = None
     breaker_reason: str | None = None
 
@@ -112,6 +117,7 @@ class RemediationPolicy:
             "max_per_hour": self.max_per_hour,
             "runbook_url": self.runbook_url,
             "min_trust": self.min_trust,
+            "playbook": self.playbook,
             "breaker": {
                 "open": self.breaker_open,
                 "opened_at": isoformat(self.breaker_opened_at),
@@ -165,6 +171,8 @@ class Facts:
     cooldown_run: tuple[int, datetime] | None = None
     model_runs_last_hour: int = 0
     fleet_runs_last_hour: int = 0
+    #: The policy names a playbook this process does not have (a refusal, never a guess).
+    unknown_playbook: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,9 +211,17 @@ def cooldown_message(run_id: int, started: datetime, cooldown: timedelta) -> str
 
 
 def _guarded(facts: Facts, limits: GuardrailLimits, cooldown: timedelta) -> Decision:
-    """Checks 1-5: a refusal or hold, or ACT."""
+    """Checks 0-5: a refusal or hold, or ACT."""
     policy = facts.policy
     window = facts.window
+    if facts.unknown_playbook is not None:
+        return Decision(
+            Verdict.REFUSE,
+            Reason.UNKNOWN_PLAYBOOK,
+            f"the model's remediation policy names the playbook {facts.unknown_playbook!r}, "
+            "which is not registered here (an entry point not installed, or given to another "
+            "process); nothing was run",
+        )
     if window is not None:
         scope = f"model {window.model_id}" if window.model_id else "every model"
         return Decision(

@@ -342,6 +342,8 @@ class StepRecord:
     duration_ms: float
     detail: Mapping[str, Any] = field(default_factory=dict)
     error: str | None = None
+    #: How many times it was tried (its retries after the first; 0: skipped).
+    attempts: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -352,6 +354,7 @@ class StepRecord:
             "duration_ms": self.duration_ms,
             "detail": dict(self.detail),
             "error": self.error,
+            "attempts": self.attempts,
         }
 
 

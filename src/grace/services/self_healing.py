@@ -22,10 +22,8 @@ import contextlib
 import logging
 import os
 import socket
-import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -37,8 +35,15 @@ from grace.domain.orphans import RunOwner, orphan_reason
 from grace.domain.records import ExecutionStatus, PlaybookExecution, StepRecord, StepStatus
 from grace.domain.remediation import correlation_of
 from grace.domain.validation import check_filter, check_identifier, check_mapping
-from grace.errors import GraceError, IncidentNotFound, InvalidInput, PlaybookNotFound
+from grace.errors import Conflict, IncidentNotFound, InvalidInput, PlaybookNotFound
 from grace.services.follower import EventFollower
+from grace.services.playbook_steps import (
+    Playbook,
+    PlaybookRun,
+    PlaybookStep,
+    check_playbook,
+    run_step,
+)
 from grace.services.runner import Runner
 
 __all__ = [
@@ -53,39 +58,6 @@ log = logging.getLogger(__name__)
 SOURCE = "self_healing"
 
 
-@dataclass
-class PlaybookRun:
-    """What a step sees: the run's context, scratch state shared by its steps, and its events."""
-
-    execution_id: int
-    playbook: str
-    resource_id: str
-    context: Mapping[str, Any]
-    state: dict[str, Any] = field(default_factory=dict)
-    events: list[Event] = field(default_factory=list)
-
-
-StepFunction = Callable[[PlaybookRun], Awaitable[Mapping[str, Any]]]
-
-
-@dataclass(frozen=True)
-class PlaybookStep:
-    name: str
-    run: StepFunction
-    description: str = ""
-
-
-@dataclass(frozen=True)
-class Playbook:
-    name: str
-    resource_type: str
-    steps: Sequence[PlaybookStep]
-    description: str = ""
-    cooldown: bool = False
-    #: The context key naming the resource the playbook acts on.
-    resource_key: str = "resource_id"
-
-
 class SelfHealingEngine:
     def __init__(
         self,
@@ -95,6 +67,7 @@ class SelfHealingEngine:
         clock: Clock,
         cooldown: timedelta = timedelta(minutes=30),
         stale_after: timedelta = timedelta(minutes=5),
+        step_timeout: float = 300.0,
         run: Runner | None = None,
     ) -> None:
         self._store = store
@@ -103,12 +76,23 @@ class SelfHealingEngine:
         self._clock = clock
         self.cooldown = cooldown
         self.stale_after = stale_after
+        #: Seconds one attempt of a step may take when the step does not say.
+        self.step_timeout = step_timeout
         self._playbooks: dict[str, Playbook] = {}
         self.owner = RunOwner(socket.gethostname(), os.getpid(), uuid.uuid4().hex[:12])
 
-    def register_playbook(self, playbook: Playbook) -> None:
-        check_identifier("playbook.name", playbook.name, 100)
+    def register_playbook(self, playbook: Playbook, *, replace: bool = False) -> None:
+        """Add ``playbook`` (checked: InvalidInput names what is wrong).  A second playbook
+        of the same name is a Conflict unless ``replace``."""
+        check_playbook(playbook)
+        if playbook.name in self._playbooks and not replace:
+            raise Conflict(f"a playbook named {playbook.name!r} is already registered")
         self._playbooks[playbook.name] = playbook
+
+    def knows(self, name: str, resource_type: str | None = None) -> bool:
+        """Whether a playbook ``name`` (acting on ``resource_type``, if given) is registered."""
+        found = self._playbooks.get(name)
+        return found is not None and resource_type in (None, found.resource_type)
 
     @property
     def playbooks(self) -> list[Playbook]:
@@ -155,9 +139,9 @@ class SelfHealingEngine:
         for step in playbook.steps:
             if failure is not None:
                 now = self._clock.now()
-                records.append(StepRecord(step.name, StepStatus.SKIPPED, now, now, 0.0))
+                records.append(StepRecord(step.name, StepStatus.SKIPPED, now, now, 0.0, attempts=0))
                 continue
-            record = await self._run_step(step, run)
+            record = await run_step(step, run, clock=self._clock, default_timeout=self.step_timeout)
             records.append(record)
             if record.status is StepStatus.FAILED:
                 failure = f"step {step.name} failed: {record.error}"
@@ -264,34 +248,6 @@ class SelfHealingEngine:
                 s.append_event(self._event(EventType.PLAYBOOK_ABANDONED, execution, extra))
             )
         return events
-
-    async def _run_step(self, step: PlaybookStep, run: PlaybookRun) -> StepRecord:
-        started_at = self._clock.now()
-        began = time.perf_counter()
-        try:
-            detail = dict(await step.run(run))
-        except GraceError as exc:
-            return self._record(step, StepStatus.FAILED, started_at, began, {}, exc.detail)
-        except Exception as exc:
-            log.exception("playbook %s step %s crashed", run.playbook, step.name)
-            return self._record(
-                step, StepStatus.FAILED, started_at, began, {}, f"{type(exc).__name__}: {exc}"
-            )
-        return self._record(step, StepStatus.SUCCEEDED, started_at, began, detail, None)
-
-    def _record(
-        self,
-        step: PlaybookStep,
-        status: StepStatus,
-        started_at: Any,
-        began: float,
-        detail: Mapping[str, Any],
-        error: str | None,
-    ) -> StepRecord:
-        elapsed_ms = round((time.perf_counter() - began) * 1000, 3)
-        return StepRecord(
-            step.name, status, started_at, self._clock.now(), elapsed_ms, detail, error
-        )
 
     async def _save_step(
         self, execution_id: int, records: list[StepRecord], record: StepRecord, run: PlaybookRun

@@ -30,6 +30,7 @@ POLICY_FIELDS = frozenset(
         "max_per_hour",
         "runbook_url",
         "min_trust",
+        "playbook",
         "breaker_opened_at",
         "breaker_reason",
     }
@@ -52,6 +53,7 @@ def _policy(model_id: str, row: Any) -> RemediationPolicy:
         max_per_hour=r["max_per_hour"],
         runbook_url=r["runbook_url"],
         min_trust=r["min_trust"],
+        playbook=r["playbook"],
         breaker_opened_at=r["breaker_opened_at"],
         breaker_reason=r["breaker_reason"],
     )
@@ -201,37 +203,36 @@ class GuardrailSession(SessionBase):
             self._conn.execute(lock, {"key": _REMEDIATION_LOCK})
 
     def count_remediations(
-        self, playbooks: Sequence[str], since: datetime, *, resource_id: str | None = None
+        self, playbooks: Sequence[str] | None, since: datetime, *, resource_id: str | None = None
     ) -> int:
-        """Automatic remediation runs (started by the pipeline) that acted since ``since``."""
+        """Automatic remediation runs (started by the pipeline) of ``playbooks`` (None: of any
+        playbook) that acted since ``since``."""
         p = playbook_executions
         query = select(func.count()).where(
-            p.c.playbook.in_(list(playbooks)),
             p.c.correlation_id.is_not(None),
             p.c.status.in_([s.value for s in _ACTED]),
             p.c.started_at >= since,
         )
+        if playbooks is not None:
+            query = query.where(p.c.playbook.in_(list(playbooks)))
         if resource_id is not None:
             query = query.where(p.c.resource_id == resource_id)
         return int(self._conn.execute(query).scalar_one())
 
     def remediation_outcomes(
-        self, resource_id: str, playbooks: Sequence[str], limit: int
+        self, resource_id: str, playbooks: Sequence[str] | None, limit: int
     ) -> list[bool]:
-        """Whether each of the model's last ``limit`` finished automatic runs succeeded,
-        newest first."""
+        """Whether each of the model's last ``limit`` finished automatic runs (of
+        ``playbooks``; None: of any) succeeded, newest first."""
         p = playbook_executions
-        rows = self._conn.execute(
-            select(p.c.status)
-            .where(
-                p.c.resource_id == resource_id,
-                p.c.playbook.in_(list(playbooks)),
-                p.c.correlation_id.is_not(None),
-                p.c.status.in_([ExecutionStatus.SUCCEEDED.value, ExecutionStatus.FAILED.value]),
-            )
-            .order_by(p.c.id.desc())
-            .limit(page_size(limit))
+        query = select(p.c.status).where(
+            p.c.resource_id == resource_id,
+            p.c.correlation_id.is_not(None),
+            p.c.status.in_([ExecutionStatus.SUCCEEDED.value, ExecutionStatus.FAILED.value]),
         )
+        if playbooks is not None:
+            query = query.where(p.c.playbook.in_(list(playbooks)))
+        rows = self._conn.execute(query.order_by(p.c.id.desc()).limit(page_size(limit)))
         return [r[0] == ExecutionStatus.SUCCEEDED.value for r in rows]
 
     def schedule_verification(self, execution_id: int, at: datetime) -> None:

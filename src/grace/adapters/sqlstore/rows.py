@@ -246,6 +246,7 @@ def step_to_json(step: StepRecord) -> dict[str, Any]:
         "duration_ms": step.duration_ms,
         "detail": dict(step.detail),
         "error": step.error,
+        "attempts": step.attempts,
     }
 
 
@@ -258,6 +259,7 @@ def step_from_json(doc: Mapping[str, Any]) -> StepRecord:
         duration_ms=float(doc.get("duration_ms", 0.0)),
         detail=dict(doc.get("detail") or {}),
         error=doc.get("error"),
+        attempts=int(doc.get("attempts", 1)),
     )
 
 

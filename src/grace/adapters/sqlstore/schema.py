@@ -287,6 +287,7 @@ remediation_policies = Table(
     Column("max_per_hour", Integer(), nullable=True),
     Column("runbook_url", Text(), nullable=True),
     Column("min_trust", Float(), nullable=True),
+    Column("playbook", String(100), nullable=True),
     Column("breaker_opened_at", UTCDateTime(), nullable=True),
     Column("breaker_reason", Text(), nullable=True),
     Column("updated_at", UTCDateTime(), nullable=False),

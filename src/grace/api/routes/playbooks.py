@@ -16,18 +16,9 @@ router = APIRouter(prefix="/api/model-registry", tags=["self-healing"])
 
 @router.get("/playbooks", response_model=list[PlaybookOut])
 async def list_playbooks(engine: EngineDep, _: Reader) -> JSONReply:
-    return reply(
-        [
-            {
-                "name": p.name,
-                "resource_type": p.resource_type,
-                "description": p.description,
-                "cooldown": p.cooldown,
-                "steps": [s.name for s in p.steps],
-            }
-            for p in engine.playbooks
-        ]
-    )
+    """Every registered playbook (the built-in model_rollback and the users' own) with its
+    steps, their timeouts and retries."""
+    return reply([p.to_dict(engine.step_timeout) for p in engine.playbooks])
 
 
 @router.get("/executions", response_model=ExecutionPage)

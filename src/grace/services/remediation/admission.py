@@ -22,6 +22,7 @@ from grace.domain.guardrails import Decision, Facts, GuardrailLimits, Verdict, d
 from grace.domain.records import ExecutionStatus, PlaybookExecution
 from grace.domain.remediation import RESOURCE_TYPE, correlation_of
 from grace.errors import IncidentNotFound
+from grace.services.playbooks import MODEL_ROLLBACK
 from grace.services.self_healing import SelfHealingEngine
 
 __all__ = ["Admission", "admit", "note", "run_event"]
@@ -46,6 +47,8 @@ _EVENT = {
 @dataclass(frozen=True, slots=True)
 class Admission:
     decision: Decision
+    #: The playbook it is about (the model's policy's, or model_rollback).
+    playbook: str
     #: The recorded run (None: acting through the guide's callback, which records its own).
     run: PlaybookExecution | None
     events: list[Event]
@@ -79,54 +82,57 @@ def note(
 
 
 def _facts(
-    s: StoreSession,
-    engine: SelfHealingEngine,
-    playbook: str,
-    model_id: str,
-    cooldown: timedelta,
-    now: datetime,
-) -> tuple[Facts, list[Event]]:
+    s: StoreSession, engine: SelfHealingEngine, model_id: str, now: datetime
+) -> tuple[str, Facts, list[Event]]:
+    """The playbook the model's policy names, and the facts about it."""
     s.lock_remediations()
+    policy = s.get_remediation_policy(model_id)
+    playbook = policy.playbook or MODEL_ROLLBACK
     orphaned = engine.abandon_orphans_of(s, model_id)
     last = s.last_execution(
-        model_id, playbook, [ExecutionStatus.SUCCEEDED, ExecutionStatus.RUNNING], now - cooldown
+        model_id,
+        playbook,
+        [ExecutionStatus.SUCCEEDED, ExecutionStatus.RUNNING],
+        now - engine.cooldown,
     )
     facts = Facts(
-        policy=s.get_remediation_policy(model_id),
+        policy=policy,
         window=s.window_covering(model_id, now),
         cooldown_run=(last.id, last.started_at) if last is not None else None,
-        model_runs_last_hour=s.count_remediations([playbook], now - _HOUR, resource_id=model_id),
-        fleet_runs_last_hour=s.count_remediations([playbook], now - _HOUR),
+        # The rate limits count every automatic remediation, whichever playbook ran.
+        model_runs_last_hour=s.count_remediations(None, now - _HOUR, resource_id=model_id),
+        fleet_runs_last_hour=s.count_remediations(None, now - _HOUR),
+        unknown_playbook=None if engine.knows(playbook, RESOURCE_TYPE) else playbook,
     )
-    return facts, orphaned
+    return playbook, facts, orphaned
 
 
 def admit(
     s: StoreSession,
     *,
     engine: SelfHealingEngine,
-    playbook: str,
     context: Mapping[str, Any],
     limits: GuardrailLimits,
     now: datetime,
     record_acting: bool = True,
-    plan: Callable[[StoreSession, str], Mapping[str, Any]] | None = None,
+    plan: Callable[[StoreSession, str, str], Mapping[str, Any]] | None = None,
 ) -> Admission:
-    """Inside the write ``s``: decide and record one remediation of ``context['model_id']``.
+    """Inside the write ``s``: decide and record one remediation of ``context['model_id']``
+    by the playbook its policy names (``model_rollback`` unless it names another).
 
-        ``record_acting=False`` (the guide's self-healing callback starts its own run) records
-        nothing when the answer is to act.  ``plan`` says, in ``s``, what a dry run would have
-    done (asked only for a dry run).
+    ``record_acting=False`` (the guide's self-healing callback starts its own run) records
+    nothing when the answer is to act.  ``plan(s, model_id, playbook)`` says, in ``s``, what
+    a dry run would have done (asked only for a dry run).
     """
     model_id = str(context["model_id"])
-    facts, events = _facts(s, engine, playbook, model_id, engine.cooldown, now)
+    playbook, facts, events = _facts(s, engine, model_id, now)
     decision = decide(facts, limits, cooldown=engine.cooldown)
     if decision.acts and not record_acting:
-        return Admission(decision, None, events)
+        return Admission(decision, playbook, None, events)
     expires = now + limits.approval_ttl if decision.verdict is Verdict.WAIT_APPROVAL else None
     result: dict[str, Any] = {"decision": decision.to_dict()}
     if decision.verdict is Verdict.DRY_RUN and plan is not None:
-        result["plan"] = dict(plan(s, model_id))
+        result["plan"] = dict(plan(s, model_id, playbook))
     run = s.insert_execution(
         playbook,
         RESOURCE_TYPE,
@@ -144,7 +150,7 @@ def admit(
     )
     if decision.acts:
         events.append(s.append_event(engine.started_event(run)))
-        return Admission(decision, run, events)
+        return Admission(decision, playbook, run, events)
     extra: dict[str, Any] = {"message": decision.message}
     if decision.window_id is not None:
         extra["window_id"] = decision.window_id
@@ -154,4 +160,4 @@ def admit(
         extra["would"] = decision.would.value
     events.append(s.append_event(run_event(_EVENT[decision.verdict], run, now, **extra)))
     note(s, run, f"remediation_{run.status.value}", decision.message, now, SOURCE)
-    return Admission(decision, run, events)
+    return Admission(decision, playbook, run, events)

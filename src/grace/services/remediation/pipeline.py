@@ -9,8 +9,8 @@ order::
     admit          the guardrails (maintenance window, circuit breaker, cooldown, rate
                    limits, dry run, approval) decide and record the run; only when
                    remediating (grace.services.remediation.admission)
-    run_playbook   ``model_rollback`` (the self-healing callback, or the engine); only
-                   when admitted
+    run_playbook   the model's playbook: ``model_rollback`` unless its policy names
+                   another (the self-healing callback, or the engine); only when admitted
     check_breaker  after a failed run: K failures in a row switch automatic remediation
                    off for the model and open a HIGH incident for a human
     notify_ops     the ``ops.notified`` event and a line on the incident's timeline
@@ -153,15 +153,15 @@ class Remediation:
     async def remediate(self, context: dict[str, Any]) -> dict[str, Any]:
         """The guardrails, then (if they admit it) the playbook and the breaker."""
         context = {**context, REMEDIATION_ID: new_event_id()}
-        remediation: dict[str, Any] = {"playbook": MODEL_ROLLBACK}
         admission = await self.admit(context)
+        remediation: dict[str, Any] = {"playbook": admission.playbook}
         if admission.decision.page:
             await self._open(fleet_burst_incident(SOURCE, admission.decision.message))
         if not admission.decision.acts:
             if admission.run is not None:
                 remediation |= remediation_summary(admission.run.to_dict())
             return remediation | {"message": admission.decision.message}
-        remediation |= await self.run_playbook(context, admission.run)
+        remediation |= await self.run_playbook(context, admission.playbook, admission.run)
         await self.check_breaker(str(context["model_id"]), remediation)
         await self.schedule_verification(remediation)
         return remediation
@@ -217,7 +217,6 @@ class Remediation:
                 return admit(
                     s,
                     engine=self._engine,
-                    playbook=MODEL_ROLLBACK,
                     context=context,
                     limits=self.limits,
                     now=self._clock.now(),
@@ -229,8 +228,14 @@ class Remediation:
         await self._follower.announce(admission.events)
         return admission
 
-    def _plan(self, s: StoreSession, model_id: str) -> dict[str, Any]:
-        """What ``model_rollback`` would do now, read in ``s`` (a dry run's record)."""
+    def _plan(self, s: StoreSession, model_id: str, playbook: str) -> dict[str, Any]:
+        """What ``playbook`` would do now, read in ``s`` (a dry run's record): for
+        ``model_rollback``, from which version to which; for another, its steps."""
+        if playbook != MODEL_ROLLBACK:
+            if not self._engine.knows(playbook):
+                return {"would_run": playbook, "error": "the playbook is not registered"}
+            steps = self._engine.get_playbook(playbook).steps
+            return {"would_run": playbook, "steps": [step.name for step in steps]}
         try:
             current, target = self._deployments.previous_stable_in(s, model_id)
         except GraceError as exc:
@@ -250,7 +255,7 @@ class Remediation:
             )
 
     async def run_playbook(
-        self, context: dict[str, Any], admitted: PlaybookExecution | None
+        self, context: dict[str, Any], playbook: str, admitted: PlaybookExecution | None
     ) -> dict[str, Any]:
         """The admitted run's steps (the engine), or the guide's self-healing callback."""
         model_id = str(context["model_id"])
@@ -262,7 +267,7 @@ class Remediation:
                 callback,
                 resource_type=RESOURCE_TYPE,
                 resource_id=model_id,
-                playbook=MODEL_ROLLBACK,
+                playbook=playbook,
                 context=context,
             )
             # The run the callback started for this remediation, if it started one.
@@ -285,10 +290,14 @@ class Remediation:
 
     async def schedule_verification(self, remediation: Mapping[str, Any]) -> None:
         """After a successful rollback: judge the restored version once the verification
-        window has passed (grace.services.remediation.verification)."""
+        window has passed (grace.services.remediation.verification).  A run of any playbook
+        that restored a version (its result names ``to_version``, as model_rollback's does)
+        is verified; other playbooks' runs are not rollbacks to verify."""
         execution_id = remediation.get("execution_id")
         succeeded = remediation.get("status") == ExecutionStatus.SUCCEEDED.value
         if not succeeded or not isinstance(execution_id, int) or self.verify_for <= timedelta(0):
+            return
+        if not remediation.get("to_version"):
             return
 
         def write() -> None:
@@ -307,7 +316,7 @@ class Remediation:
             with self._store.write() as s:
                 now = self._clock.now()
                 policy = s.get_remediation_policy(model_id)
-                outcomes = s.remediation_outcomes(model_id, [MODEL_ROLLBACK], after)
+                outcomes = s.remediation_outcomes(model_id, None, after)
                 if policy.breaker_open or not breaker_trips(outcomes, after):
                     return None
                 reason = (

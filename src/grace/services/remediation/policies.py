@@ -11,19 +11,59 @@ from grace.adapters.store import Store
 from grace.clock import Clock
 from grace.domain.events import Event, EventType
 from grace.domain.guardrails import RemediationPolicy
+from grace.domain.remediation import RESOURCE_TYPE
 from grace.domain.validation import check_bool, check_identifier
 from grace.errors import Conflict, InvalidInput
 from grace.services.follower import EventFollower
 from grace.services.runner import Runner
+from grace.services.self_healing import SelfHealingEngine
 
 __all__ = ["RemediationPolicies"]
 
 SOURCE = "remediation"
 MAX_URL = 2000
-_SETTABLE = ("require_approval", "dry_run", "max_per_hour", "runbook_url", "min_trust")
+_SETTABLE = (
+    "require_approval",
+    "dry_run",
+    "max_per_hour",
+    "runbook_url",
+    "min_trust",
+    "playbook",
+)
 
 
-def _checked(changes: Mapping[str, Any]) -> dict[str, Any]:
+def _checked_playbook(name: object, engine: SelfHealingEngine) -> str | None:
+    """A playbook the engine has for models (None: back to model_rollback)."""
+    if name is None:
+        return None
+    if not isinstance(name, str):
+        raise InvalidInput("playbook", "must be the name of a registered playbook, or null")
+    check_identifier("playbook", name)
+    if not engine.knows(name, RESOURCE_TYPE):
+        known = [p.name for p in engine.playbooks if p.resource_type == RESOURCE_TYPE]
+        raise InvalidInput(
+            "playbook",
+            f"{name!r} is not a registered playbook for models; registered: {', '.join(known)}",
+        )
+    return name
+
+
+def _checked_url(url: object) -> str | None:
+    if url is None:
+        return None
+    if not isinstance(url, str) or len(url) > MAX_URL or "\x00" in url:
+        raise InvalidInput("runbook_url", f"must be a URL of at most {MAX_URL} characters")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not one
+    except ValueError:
+        raise InvalidInput("runbook_url", "must be an http or https URL") from None
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise InvalidInput("runbook_url", "must be an http or https URL")
+    return url
+
+
+def _checked(changes: Mapping[str, Any], engine: SelfHealingEngine) -> dict[str, Any]:
     unknown = sorted(set(changes) - set(_SETTABLE))
     if unknown:
         raise InvalidInput(unknown[0], f"is not a policy field; expected {', '.join(_SETTABLE)}")
@@ -48,24 +88,24 @@ def _checked(changes: Mapping[str, Any]) -> dict[str, Any]:
             raise InvalidInput("min_trust", "must be a number from 0 to 1, or null")
         values["min_trust"] = None if minimum is None else float(minimum)
     if "runbook_url" in changes:
-        url = changes["runbook_url"]
-        if url is not None:
-            if not isinstance(url, str) or len(url) > MAX_URL or "\x00" in url:
-                raise InvalidInput("runbook_url", f"must be a URL of at most {MAX_URL} characters")
-            try:
-                parts = urlsplit(url)
-                parts.port  # noqa: B018 - raises ValueError for a port that is not one
-            except ValueError:
-                raise InvalidInput("runbook_url", "must be an http or https URL") from None
-            if parts.scheme not in ("http", "https") or not parts.netloc:
-                raise InvalidInput("runbook_url", "must be an http or https URL")
-        values["runbook_url"] = url
+        values["runbook_url"] = _checked_url(changes["runbook_url"])
+    if "playbook" in changes:
+        values["playbook"] = _checked_playbook(changes["playbook"], engine)
     return values
 
 
 class RemediationPolicies:
-    def __init__(self, store: Store, *, clock: Clock, run: Runner, follower: EventFollower) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        clock: Clock,
+        run: Runner,
+        follower: EventFollower,
+        engine: SelfHealingEngine,
+    ) -> None:
         self._store = store
+        self._engine = engine
         self._clock = clock
         self._run = run
         self._follower = follower
@@ -79,9 +119,11 @@ class RemediationPolicies:
     async def update(
         self, model_id: str, changes: Mapping[str, Any], *, actor: str | None = None
     ) -> RemediationPolicy:
-        """Change the fields given (``null`` clears max_per_hour and runbook_url)."""
+        """Change the fields given (``null`` clears max_per_hour, runbook_url, min_trust, and
+        playbook, which is back to model_rollback).  A playbook must be registered here, for
+        models."""
         check_identifier("model_id", model_id)
-        values = _checked(changes)
+        values = _checked(changes, self._engine)
 
         def write() -> tuple[RemediationPolicy, Event | None]:
             with self._store.write() as s:
