@@ -20,6 +20,7 @@ from importlib.metadata import EntryPoint, entry_points
 
 from grace.errors import InvalidInput, PlaybookPluginFailed
 from grace.services.playbook_steps import Playbook, check_playbook
+from grace.services.playbooks import MODEL_ROLLBACK
 from grace.services.self_healing import SelfHealingEngine
 
 __all__ = ["GROUP", "installed_playbooks", "register_installed"]
@@ -52,7 +53,7 @@ def _load(entry: EntryPoint) -> list[Playbook]:
 
 
 def installed_playbooks(
-    group: str = GROUP, *, reserved: Iterable[str] = ("model_rollback",)
+    group: str = GROUP, *, reserved: Iterable[str] = (MODEL_ROLLBACK,)
 ) -> list[Playbook]:
     """Every installed entry point's playbooks, in entry point name order; two of one name,
     or one taking a ``reserved`` (built-in) name, is an error naming the entry point."""
